@@ -1,0 +1,154 @@
+"""Job records: the outbox between change detection and the workers.
+
+The core writes job rows in the same transaction that advances a cursor; the dispatcher in
+``worker/`` sends pending rows to Dramatiq and re-sends those whose message was lost. Every state
+change of a job goes through this module, so the rules live in one place.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.orm import Session
+
+from connector.errors import NotFoundError
+from connector.store.models import FINISHED_STATES, Job, Log, Trigger, utcnow
+
+
+def record_job(session: Session, *, project_id: int, task_id: int | None, function: str,
+               trigger_id: int | None = None, args: Sequence[Any] = (),
+               kwargs: dict[str, Any] | None = None, parent_id: int | None = None,
+               priority: int = 10, eta: dt.datetime | None = None,
+               max_retries: int | None = None, description: str | None = None,
+               identity_key: str | None = None, user: str | None = None) -> Job | None:
+    """Add a pending job; with an ``identity_key`` already pending or enqueued, add nothing."""
+    if identity_key:
+        duplicate = session.scalar(
+            select(Job.id).where(Job.identity_key == identity_key,
+                                 Job.state.in_(("pending", "enqueued"))).limit(1)
+        )
+        if duplicate is not None:
+            return None
+    job = Job(project_id=project_id, task_id=task_id, trigger_id=trigger_id, function=function,
+              args_json=json.dumps(list(args)), kwargs_json=json.dumps(kwargs or {}),
+              parent_id=parent_id, priority=priority, eta=eta, max_retries=max_retries,
+              description=description, identity_key=identity_key, user=user, state="pending",
+              next_attempt_at=eta)
+    session.add(job)
+    session.flush()
+    return job
+
+
+def record_trigger_job(session: Session, trigger: Trigger, *, args: Sequence[Any] = (),
+                       user: str | None = None, description: str | None = None) -> Job:
+    """A job that runs a trigger's handler with ``args``."""
+    job = record_job(session, project_id=trigger.project_id, task_id=trigger.task_id,
+                     trigger_id=trigger.id, function=trigger.handler, args=args, user=user,
+                     description=description or trigger.trigger_name)
+    assert job is not None  # no identity key, so never de-duplicated
+    return job
+
+
+def due_jobs(session: Session, now: dt.datetime | None = None, limit: int = 500) -> list[Job]:
+    """Pending jobs whose time has come, highest priority (lowest number) first."""
+    now = now or utcnow()
+    query = (
+        select(Job)
+        .where(Job.state == "pending",
+               or_(Job.next_attempt_at.is_(None), Job.next_attempt_at <= now))
+        .order_by(Job.priority, Job.id)
+        .limit(limit)
+    )
+    return list(session.scalars(query))
+
+
+def mark_enqueued(session: Session, job_id: int, now: dt.datetime | None = None) -> bool:
+    """Move a pending (or re-sent) job to enqueued; False if another process took it first."""
+    result = session.execute(
+        update(Job)
+        .where(Job.id == job_id, Job.state.in_(("pending", "enqueued", "started")))
+        .values(state="enqueued", enqueued_at=now or utcnow())
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def start(session: Session, job_id: int, now: dt.datetime | None = None) -> Job | None:
+    """Mark a job started and count the attempt; None when it is finished or gone.
+
+    A finished job is not run again: a message delivered twice must not re-run a done job.
+    """
+    job = session.get(Job, job_id, with_for_update=True)
+    if job is None or job.state in FINISHED_STATES:
+        return None
+    job.state = "started"
+    job.attempts += 1
+    job.started_at = now or utcnow()
+    job.finished_at = None
+    session.flush()
+    return job
+
+
+def finish(session: Session, job: Job, *, result: Any = None, warnings: bool = False,
+           now: dt.datetime | None = None) -> None:
+    """Mark a job done (or done with warnings when a warning or error was logged)."""
+    job.state = "done_warnings" if warnings else "done"
+    job.finished_at = now or utcnow()
+    job.error = None
+    job.traceback = None
+    try:
+        job.result_json = json.dumps(result) if result is not None else None
+    except (TypeError, ValueError):
+        job.result_json = json.dumps(repr(result))
+    job.next_attempt_at = None
+
+
+def fail(session: Session, job: Job, *, error: str, traceback: str | None = None,
+         now: dt.datetime | None = None) -> None:
+    """Mark a job failed for good."""
+    job.state = "failed"
+    job.finished_at = now or utcnow()
+    job.error = error
+    job.traceback = traceback
+    job.next_attempt_at = None
+
+
+def postpone(session: Session, job: Job, *, delay: float, error: str,
+             traceback: str | None = None, now: dt.datetime | None = None) -> None:
+    """Put a job back to pending, to be tried again after ``delay`` seconds."""
+    now = now or utcnow()
+    job.state = "pending"
+    job.error = error
+    job.traceback = traceback
+    job.finished_at = now
+    job.next_attempt_at = now + dt.timedelta(seconds=delay)
+
+
+def retry(session: Session, job_id: int, now: dt.datetime | None = None) -> Job:
+    """Queue a failed job again (``syncstudio job retry``, the dashboard's retry button)."""
+    job = session.get(Job, job_id)
+    if job is None:
+        raise NotFoundError(f"job {job_id} does not exist")
+    if job.state != "failed":
+        raise NotFoundError(f"job {job_id} is {job.state}, only failed jobs can be retried")
+    job.state = "pending"
+    job.attempts = 0
+    job.next_attempt_at = now or utcnow()
+    job.error = None
+    job.traceback = None
+    return job
+
+
+def add_log(session: Session, job: Job | None, message: str, *, level: str = "info",
+            type: str = "server", project_id: int | None = None) -> Log:
+    """Append one log line to a job (or to a project when there is no job)."""
+    line = Log(job_id=job.id if job else None,
+               project_id=job.project_id if job else project_id,
+               task_id=job.task_id if job else None,
+               trigger_id=job.trigger_id if job else None,
+               level=level, type=type, message=message)
+    session.add(line)
+    return line

@@ -1,0 +1,191 @@
+"""Settings, read once from ``SYNCSTUDIO_*`` environment variables.
+
+Every setting has a typed cast and an embedded default, so ``syncstudio run`` works on a bare
+machine: a SQLite file and the secret key live under ``SYNCSTUDIO_HOME`` (``./var``), and with no
+broker configured the workers run inside the same process.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any, TypeVar
+
+from connector.errors import ConfigurationError
+
+PREFIX = "SYNCSTUDIO_"
+T = TypeVar("T")
+
+
+class Secret:
+    """A string that does not show itself in ``repr``/``str``, so it cannot leak into logs."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def __repr__(self) -> str:
+        return "Secret('**********')" if self._value else "Secret('')"
+
+    __str__ = __repr__
+
+    def __bool__(self) -> bool:
+        return bool(self._value)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+    def reveal(self) -> str:
+        """Return the real value; call it only where the value is used, never to print it."""
+        return self._value
+
+
+def cast_bool(value: str) -> bool:
+    """Read ``1/0``, ``true/false``, ``yes/no``, ``on/off``."""
+    lowered = value.strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off", ""}:
+        return False
+    raise ValueError("expected one of 1/0, true/false, yes/no, on/off")
+
+
+def cast_positive_float(value: str) -> float:
+    """A float above zero."""
+    number = float(value)
+    if number <= 0:
+        raise ValueError("must be greater than 0")
+    return number
+
+
+def cast_positive_int(value: str) -> int:
+    """An int above zero."""
+    number = int(value)
+    if number <= 0:
+        raise ValueError("must be greater than 0")
+    return number
+
+
+def cast_non_negative_int(value: str) -> int:
+    """An int of 0 or more."""
+    number = int(value)
+    if number < 0:
+        raise ValueError("must be 0 or more")
+    return number
+
+
+def cast_delays(value: str) -> tuple[float, ...]:
+    """A comma-separated list of delays in seconds, e.g. ``300,900,3600,10800``."""
+    parts = [p.strip() for p in value.split(",") if p.strip()]
+    delays = tuple(float(p) for p in parts)
+    if any(d < 0 for d in delays):
+        raise ValueError("delays must be 0 or more seconds")
+    return delays
+
+
+def cast_names(value: str) -> tuple[str, ...]:
+    """A comma-separated list of names (module names for the import allow-list)."""
+    return tuple(p.strip() for p in value.split(",") if p.strip())
+
+
+def _read(env: Mapping[str, str], name: str, cast: Callable[[str], T], default: T) -> T:
+    raw = env.get(PREFIX + name)
+    if raw is None or raw == "":
+        return default
+    try:
+        return cast(raw)
+    except (ValueError, TypeError) as exc:
+        raise ConfigurationError(
+            f"{PREFIX}{name}={raw!r} is not valid: {exc}. Fix or unset the environment variable."
+        ) from None
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    """All settings of one Sync Studio process. Build with :meth:`from_env`."""
+
+    home: Path
+    database_url: str
+    broker_url: str
+    secret_key: Secret
+    poll_interval: float = 1.0
+    lookback: float = 600.0
+    batch_size: int = 200
+    retry_delays: tuple[float, ...] = (300.0, 900.0, 3600.0, 10800.0)
+    requeue_after: float = 300.0
+    web_host: str = "127.0.0.1"
+    web_port: int = 8000
+    base_url: str = ""
+    webhook_max_body: int = 1024 * 1024
+    import_allowlist: tuple[str, ...] = ("requests", "hashlib", "hmac", "base64", "re", "math")
+    job_cpu_seconds: float = 60.0
+    job_memory_mb: int = 256
+    job_wall_seconds: float = 300.0
+    odoo_timeout: float = 30.0
+    worker_threads: int = 4
+    retention_days: int = 30
+    log_level: str = "INFO"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Read settings from ``environ`` (default ``os.environ``); keywords override them."""
+        env = os.environ if environ is None else environ
+        home = Path(_read(env, "HOME", str, "var")).expanduser().resolve()
+        default_db = f"sqlite:///{home / 'syncstudio.sqlite3'}"
+        values: dict[str, Any] = {
+            "home": home,
+            "database_url": _read(env, "DATABASE_URL", str, default_db),
+            "broker_url": _read(env, "BROKER_URL", str, ""),
+            "secret_key": Secret(_read(env, "SECRET_KEY", str, "")),
+            "poll_interval": _read(env, "POLL_INTERVAL", cast_positive_float, 1.0),
+            "lookback": _read(env, "LOOKBACK", cast_positive_float, 600.0),
+            "batch_size": _read(env, "BATCH_SIZE", cast_positive_int, 200),
+            "retry_delays": _read(env, "RETRY_DELAYS", cast_delays,
+                                  (300.0, 900.0, 3600.0, 10800.0)),
+            "requeue_after": _read(env, "REQUEUE_AFTER", cast_positive_float, 300.0),
+            "web_host": _read(env, "WEB_HOST", str, "127.0.0.1"),
+            "web_port": _read(env, "WEB_PORT", cast_non_negative_int, 8000),
+            "base_url": _read(env, "BASE_URL", str, ""),
+            "webhook_max_body": _read(env, "WEBHOOK_MAX_BODY", cast_positive_int, 1024 * 1024),
+            "import_allowlist": _read(env, "IMPORT_ALLOWLIST", cast_names,
+                                      ("requests", "hashlib", "hmac", "base64", "re", "math")),
+            "job_cpu_seconds": _read(env, "JOB_CPU_SECONDS", cast_positive_float, 60.0),
+            "job_memory_mb": _read(env, "JOB_MEMORY_MB", cast_positive_int, 256),
+            "job_wall_seconds": _read(env, "JOB_WALL_SECONDS", cast_positive_float, 300.0),
+            "odoo_timeout": _read(env, "ODOO_TIMEOUT", cast_positive_float, 30.0),
+            "worker_threads": _read(env, "WORKER_THREADS", cast_positive_int, 4),
+            "retention_days": _read(env, "RETENTION_DAYS", cast_positive_int, 30),
+            "log_level": _read(env, "LOG_LEVEL", str, "INFO").upper(),
+        }
+        for key, value in overrides.items():
+            if key not in values:
+                raise ConfigurationError(f"unknown setting {key!r}")
+            if key == "secret_key" and isinstance(value, str):
+                value = Secret(value)
+            values[key] = value
+        if not values["base_url"]:
+            values["base_url"] = f"http://{values['web_host']}:{values['web_port']}"
+        if not str(values["database_url"]).startswith(("sqlite", "postgresql")):
+            raise ConfigurationError(
+                f"{PREFIX}DATABASE_URL must start with sqlite:// or postgresql://, "
+                f"got {values['database_url'].split(':', 1)[0]!r}"
+            )
+        if values["broker_url"] and not str(values["broker_url"]).startswith(
+            ("redis://", "rediss://", "amqp://", "amqps://")
+        ):
+            raise ConfigurationError(
+                f"{PREFIX}BROKER_URL must start with redis:// or amqp:// (or be empty for "
+                "in-process workers)"
+            )
+        return cls(**values)
+
+    @property
+    def in_process(self) -> bool:
+        """True when no broker is configured and workers run inside this process."""
+        return not self.broker_url

@@ -1,0 +1,130 @@
+"""Shared fixtures: settings in a temporary home, the own database on SQLite and PostgreSQL,
+real Redis, and the Odoo simulator.
+
+Dramatiq's rule for real services: a test whose service is missing is skipped on a developer's
+machine but fails when ``CI`` is set, so CI can never pass by skipping.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from connector.settings import Settings
+from connector.store import migrate
+from connector.store.db import Database
+
+PG_ADMIN_URL = os.environ.get("SYNCSTUDIO_TEST_PG_ADMIN",
+                              "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+REDIS_URL = os.environ.get("SYNCSTUDIO_TEST_REDIS", "redis://127.0.0.1:6379/13")
+
+
+def require_service(name: str, check: Callable[[], Any]) -> None:
+    """Skip when ``check`` fails on a laptop; fail when ``CI`` is set."""
+    try:
+        check()
+    except Exception as exc:  # any failure means the service is not usable
+        message = f"{name} is not reachable ({type(exc).__name__}: {exc})"
+        if os.environ.get("CI"):
+            pytest.fail(f"{message}; CI must run every test against real services")
+        pytest.skip(message)
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Path:
+    """A fresh data directory."""
+    path = tmp_path / "home"
+    path.mkdir()
+    return path
+
+
+@pytest.fixture
+def settings(home: Path) -> Settings:
+    """Settings on the embedded defaults, in a temporary home, with millisecond retries."""
+    return Settings.from_env({"SYNCSTUDIO_HOME": str(home)}, retry_delays=(0.05, 0.05, 0.05, 0.05),
+                             poll_interval=0.2)
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[str]:
+    """The admin URL of the real PostgreSQL server."""
+    from sqlalchemy import create_engine, text
+
+    def check() -> None:
+        engine = create_engine(PG_ADMIN_URL)
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        engine.dispose()
+
+    require_service("PostgreSQL", check)
+    yield PG_ADMIN_URL
+
+
+@pytest.fixture
+def pg_url(pg_server: str) -> Iterator[str]:
+    """A URL of a brand-new PostgreSQL database, dropped after the test."""
+    from sqlalchemy import create_engine, text
+
+    name = f"syncstudio_test_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(pg_server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    yield pg_server.rsplit("/", 1)[0] + "/" + name
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture
+def redis_url() -> Iterator[str]:
+    """A real Redis database, emptied before and after the test."""
+    import redis
+
+    client = redis.Redis.from_url(REDIS_URL)
+    require_service("Redis", client.ping)
+    client.flushdb()
+    yield REDIS_URL
+    client.flushdb()
+    client.close()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, home: Path) -> str:
+    """The own database's URL, once on SQLite and once on PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite:///{home / 'syncstudio.sqlite3'}"
+    return str(request.getfixturevalue("pg_url"))
+
+
+@pytest.fixture
+def db(db_url: str) -> Iterator[Database]:
+    """A migrated own database (SQLite and PostgreSQL)."""
+    database = Database(db_url)
+    migrate.upgrade(database)
+    yield database
+    database.dispose()
+
+
+@pytest.fixture
+def sqlite_db(settings: Settings) -> Iterator[Database]:
+    """A migrated SQLite own database, for tests where the engine does not matter."""
+    database = Database(settings.database_url)
+    migrate.upgrade(database)
+    yield database
+    database.dispose()
+
+
+@pytest.fixture(scope="session")
+def odoo_sim() -> Iterator[Any]:
+    """A running Odoo simulator shared by the session (admin/admin on ``sim.database``)."""
+    from connector.simulator import OdooSimulator
+
+    sim = OdooSimulator(database="odootest", demo=True)
+    sim.start(host="127.0.0.1", port=0)
+    yield sim
+    sim.stop()

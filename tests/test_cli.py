@@ -1,0 +1,187 @@
+"""The command line: every subcommand has --help, and bad input gives one line, no traceback."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import select
+
+from connector.cli import main
+from connector.store.db import Database
+from connector.store.models import DashboardUser, Project
+
+SPEC_COMMANDS = ["run", "web", "worker", "poller", "db", "user", "project", "secret", "trigger",
+                 "job", "logs", "odoo-sim", "demo"]
+
+PROJECT = """
+name: Probe
+odoo: {{url: "{url}", database: {database}, login: admin, password: "{password}",
+       protocol: {protocol}}}
+tasks:
+  - name: T
+    code: |
+      def handle_button():
+          log("clicked")
+    triggers:
+      button: [{{trigger_name: PRESS}}]
+"""
+
+
+@pytest.fixture
+def runner(settings):
+    env = {"SYNCSTUDIO_HOME": str(settings.home), "SYNCSTUDIO_DATABASE_URL": settings.database_url}
+    cli = CliRunner(env=env)
+    return cli
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_help_lists_the_spec_subcommands(runner):
+    result = runner.invoke(main, ["--help"])
+    assert result.exit_code == 0
+    for name in SPEC_COMMANDS:
+        assert f"  {name} " in result.output or f"  {name}\n" in result.output, name
+    for name in SPEC_COMMANDS:
+        sub = runner.invoke(main, [name, "--help"])
+        assert sub.exit_code == 0 and "Usage:" in sub.output, name
+
+
+def test_the_installed_console_script_answers():
+    result = subprocess.run([sys.executable, "-m", "connector.cli", "--help"],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0 and "project" in result.stdout
+
+
+def test_demo_says_plainly_that_it_is_not_built(runner):
+    result = runner.invoke(main, ["demo"])
+    assert result.exit_code == 1
+    assert result.output.strip() == "Error: `syncstudio demo` is not built yet; see " \
+                                    "`syncstudio demo --help`"
+
+
+def one_line_error(result) -> str:
+    assert result.exit_code == 1, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1, result.output
+    assert lines[0].startswith("Error: ")
+    assert "Traceback" not in result.output
+    return lines[0]
+
+
+def write_project(tmp_path, **values):
+    path = tmp_path / "p.yml"
+    path.write_text(PROJECT.format(**values))
+    return str(path)
+
+
+def test_bad_project_file_gives_one_line(runner, tmp_path):
+    path = tmp_path / "bad.yml"
+    path.write_text("name: x\ntasks: [\n")
+    line = one_line_error(runner.invoke(main, ["project", "import", str(path)]))
+    assert "not valid YAML" in line
+    line = one_line_error(runner.invoke(main, ["project", "import", str(tmp_path / "none.yml")]))
+    assert "cannot read" in line
+
+
+def test_task_with_syntax_error_is_refused_with_position(runner, tmp_path, odoo_sim):
+    path = write_project(tmp_path, url=odoo_sim.url, database=odoo_sim.database,
+                         password="admin", protocol="jsonrpc")
+    with open(path) as handle:
+        text = handle.read().replace('log("clicked")', 'log("clicked"')
+    with open(path, "w") as handle:
+        handle.write(text)
+    line = one_line_error(runner.invoke(main, ["project", "import", path]))
+    assert "tasks[0]" in line and "line" in line and "column" in line
+
+
+@pytest.mark.parametrize("protocol", ["jsonrpc", "xmlrpc"])
+def test_wrong_odoo_password_gives_one_line_and_saves_nothing(runner, tmp_path, odoo_sim,
+                                                              settings, protocol):
+    path = write_project(tmp_path, url=odoo_sim.url, database=odoo_sim.database,
+                         password="wrong-pw-123", protocol=protocol)
+    line = one_line_error(runner.invoke(main, ["project", "import", path]))
+    assert "wrong-pw-123" not in line
+    assert "login" in line.lower() or "password" in line.lower() or "authent" in line.lower()
+    with Database(settings.database_url).session() as session:
+        assert session.scalar(select(Project)) is None
+
+
+def test_unreachable_odoo_gives_one_line(runner, tmp_path):
+    path = write_project(tmp_path, url=f"http://127.0.0.1:{free_port()}", database="x",
+                         password="pw", protocol="jsonrpc")
+    line = one_line_error(runner.invoke(main, ["project", "import", path]))
+    assert "127.0.0.1" in line
+    result = runner.invoke(main, ["project", "import", "--no-check", path])
+    assert result.exit_code == 0, result.output
+    line = one_line_error(runner.invoke(main, ["connection", "test", "Probe"]))
+    assert "127.0.0.1" in line
+
+
+def test_import_test_export_and_run_a_button(runner, tmp_path, odoo_sim):
+    path = write_project(tmp_path, url=odoo_sim.url, database=odoo_sim.database,
+                         password="admin", protocol="jsonrpc")
+    result = runner.invoke(main, ["project", "import", path])
+    assert result.exit_code == 0, result.output
+    assert "Odoo 17.0 reached" in result.output
+    result = runner.invoke(main, ["connection", "test", "Probe"])
+    assert result.exit_code == 0 and "OK: Odoo 17.0" in result.output
+    result = runner.invoke(main, ["project", "export", "Probe"])
+    assert result.exit_code == 0 and "trigger_name: PRESS" in result.output
+    assert "admin" in result.output and "password" not in result.output
+    result = runner.invoke(main, ["trigger", "run", "Probe", "PRESS"])
+    assert result.exit_code == 0, result.output
+    assert "done" in result.output and "clicked" in result.output
+    result = runner.invoke(main, ["logs", "--project", "Probe", "--status", "success"])
+    assert "clicked" in result.output
+    result = runner.invoke(main, ["logs", "--project", "Probe", "--status", "fail"])
+    assert "clicked" not in result.output
+    line = one_line_error(runner.invoke(main, ["trigger", "run", "Probe", "NOPE"]))
+    assert "has no trigger 'NOPE'" in line
+    line = one_line_error(runner.invoke(main, ["trigger", "run", "Probe", "PRESS",
+                                               "--data", "{bad"]))
+    assert "--data is not valid JSON" in line
+
+
+def test_secret_set_reads_stdin_and_encrypts(runner, tmp_path, odoo_sim, settings):
+    path = write_project(tmp_path, url=odoo_sim.url, database=odoo_sim.database,
+                         password="admin", protocol="jsonrpc")
+    assert runner.invoke(main, ["project", "import", path]).exit_code == 0
+    result = runner.invoke(main, ["secret", "set", "Probe", "API_TOKEN"], input="tok-xyz\n")
+    assert result.exit_code == 0, result.output
+    assert "tok-xyz" not in result.output
+    with Database(settings.database_url).session() as session:
+        secret = session.scalar(select(Project)).secrets[0]
+        assert secret.key == "API_TOKEN" and "tok-xyz" not in secret.value_enc
+    line = one_line_error(runner.invoke(main, ["secret", "set", "Nope", "X"], input="v"))
+    assert "no project named 'Nope'" in line
+
+
+def test_user_add_and_job_retry_errors(runner, settings):
+    result = runner.invoke(main, ["user", "add", "ann", "--role", "manager",
+                                  "--password", "correct horse"])
+    assert result.exit_code == 0, result.output
+    with Database(settings.database_url).session() as session:
+        user = session.scalar(select(DashboardUser))
+        assert user.role == "manager" and "correct horse" not in user.password_hash
+    one_line_error(runner.invoke(main, ["user", "add", "bob", "--password", "short"]))
+    line = one_line_error(runner.invoke(main, ["job", "retry", "999"]))
+    assert "job 999 does not exist" in line
+
+
+def test_bad_setting_gives_one_line(runner):
+    result = runner.invoke(main, ["db", "upgrade"], env={"SYNCSTUDIO_POLL_INTERVAL": "soon"})
+    assert "SYNCSTUDIO_POLL_INTERVAL='soon' is not valid" in one_line_error(result)
+
+
+def test_worker_without_broker_explains(runner):
+    line = one_line_error(runner.invoke(main, ["worker"]))
+    assert "SYNCSTUDIO_BROKER_URL" in line

@@ -1,0 +1,26 @@
+"""Sync Studio's web process: the Flask app factory (dashboard, webhook relay, health)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask
+
+from connector.settings import Settings
+from connector.store.db import Database
+
+
+def create_app(test_config: dict[str, Any] | None = None) -> Flask:
+    """Build the web application; ``test_config`` overrides settings in tests."""
+    app = Flask(__name__)
+    config = dict(test_config or {})
+    settings = config.pop("SETTINGS", None) or Settings.from_env()
+    app.config.update(SETTINGS=settings, MAX_CONTENT_LENGTH=settings.webhook_max_body)
+    app.config.update(config)
+    db = config.get("DATABASE") or Database(settings.database_url)
+    app.extensions["syncstudio.db"] = db
+
+    from webui import health
+
+    app.register_blueprint(health.bp)
+    return app

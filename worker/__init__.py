@@ -1,0 +1,1 @@
+"""Sync Studio workers: Dramatiq broker and actors, task runtime and sandbox."""

@@ -1,0 +1,199 @@
+"""Running one job: load it by id, run its handler through the task runtime, record the outcome.
+
+Whatever the task code does, this function returns normally: a broken task fails its job, it
+never crashes the worker. Log lines are written as they come, each in its own short transaction,
+so they survive the job's failure.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from connector import jobs
+from connector.connections import ClientPool
+from connector.errors import SyncStudioError
+from connector.settings import Settings
+from connector.store.crypto import SecretBox
+from connector.store.db import Database
+from connector.store.models import Job, Project, Task, Trigger, utcnow
+from worker.retries import retry_delay
+from worker.runtime import RetryableJobError, format_user_traceback, run_handler
+
+logger = logging.getLogger("syncstudio.worker")
+
+WARNING_LEVELS = ("warning", "error", "critical")
+
+
+@dataclasses.dataclass
+class WorkerContext:
+    """What a worker needs to run jobs: settings, the own database, secrets and Odoo clients."""
+
+    settings: Settings
+    db: Database
+    box: SecretBox
+    pool: ClientPool
+    wake_dispatcher: Callable[[], None] | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Settings, db: Database | None = None) -> WorkerContext:
+        """Build a context from settings, creating the database handle when none is given."""
+        box = SecretBox.from_settings(settings)
+        return cls(settings=settings, db=db or Database(settings.database_url), box=box,
+                   pool=ClientPool(box))
+
+
+@dataclasses.dataclass
+class _JobInput:
+    """Everything read from the own database before the handler runs (no session held open)."""
+
+    job_id: int
+    project_id: int
+    task_id: int | None
+    trigger_id: int | None
+    function: str
+    args: list[Any]
+    kwargs: dict[str, Any]
+    attempts: int
+    max_retries: int | None
+    user: str | None
+    project: Project
+    task: Task
+    trigger: Trigger | None
+    params: dict[str, str]
+    secrets: dict[str, str]
+    webhooks: dict[str, str]
+
+
+def _load(ctx: WorkerContext, job_id: int) -> _JobInput | None:
+    with ctx.db.session() as session:
+        job = jobs.start(session, job_id)
+        if job is None:
+            return None
+        task = session.get(Task, job.task_id) if job.task_id else None
+        project = session.get(Project, job.project_id)
+        if task is None or project is None:
+            jobs.fail(session, job, error="the task or project of this job no longer exists")
+            return None
+        trigger = session.get(Trigger, job.trigger_id) if job.trigger_id else None
+        params = {p.key: p.value for p in project.params}
+        secrets = {s.key: ctx.box.decrypt(s.value_enc) for s in project.secrets if s.value_enc}
+        base = ctx.settings.base_url.rstrip("/")
+        webhooks = {t.trigger_name: f"{base}/webhooks/{t.token}"
+                    for t in session.query(Trigger).filter_by(project_id=project.id,
+                                                              kind="webhook")}
+        _ = project.connection  # load it now: it is used after the session closes
+        return _JobInput(job_id=job.id, project_id=job.project_id, task_id=job.task_id,
+                         trigger_id=job.trigger_id, function=job.function, args=job.args,
+                         kwargs=job.kwargs, attempts=job.attempts, max_retries=job.max_retries,
+                         user=job.user, project=project, task=task, trigger=trigger,
+                         params=params, secrets=secrets, webhooks=webhooks)
+
+
+def execute(ctx: WorkerContext, job_id: int, now: dt.datetime | None = None) -> str | None:
+    """Run job ``job_id`` once; returns its new state, or None when it was not runnable."""
+    data = _load(ctx, job_id)
+    if data is None:
+        return None
+    levels: list[str] = []
+
+    def log(message: Any, level: str = "info", type: str = "server") -> None:
+        level = str(level).lower()
+        levels.append(level)
+        with ctx.db.session() as session:
+            job = session.get(Job, data.job_id)
+            jobs.add_log(session, job, str(message), level=level, type=type)
+
+    def log_transmission(recipient: Any, payload: Any) -> None:
+        log(f"{recipient}: {payload}", "info", "data_out")
+
+    def add_job(func_name: str, priority: int = 10, eta: Any = None,
+                max_retries: int | None = None, description: str | None = None,
+                identity_key: str | None = None) -> Callable[..., int | None]:
+        def delay(*args: Any, **kwargs: Any) -> int | None:
+            eta_value = eta
+            if isinstance(eta, int | float):
+                eta_value = utcnow() + dt.timedelta(seconds=eta)
+            with ctx.db.session() as session:
+                child = jobs.record_job(
+                    session, project_id=data.project_id, task_id=data.task_id,
+                    trigger_id=data.trigger_id, function=func_name, args=args, kwargs=kwargs,
+                    parent_id=data.job_id, priority=priority, eta=eta_value,
+                    max_retries=max_retries, description=description,
+                    identity_key=identity_key, user=data.user)
+                return child.id if child is not None else None
+        return delay
+
+    state: str
+    try:
+        client = ctx.pool.get(data.project.connection) if data.project.connection else None
+        records = None
+        args: tuple[Any, ...] = tuple(data.args)
+        if data.function == "handle_db" and len(data.args) == 2:
+            records = (data.args[0], list(data.args[1]))
+            args = ()
+        result = run_handler(
+            client=client, protected_code=data.project.protected_code,
+            common_code=data.project.common_code, task_code=data.task.code,
+            handler=data.function, records=records, args=args, kwargs=data.kwargs,
+            params=data.params, secrets=data.secrets, webhooks=data.webhooks,
+            trigger_name=data.trigger.trigger_name if data.trigger else None,
+            user=data.user, log=log, log_transmission=log_transmission, add_job=add_job,
+            allowlist=ctx.settings.import_allowlist, task_name=data.task.name)
+    except RetryableJobError as exc:
+        state = _retry_or_fail(ctx, data, exc, now)
+    except Exception as exc:  # task code may raise anything; it fails the job, not the worker
+        state = _failed(ctx, data, exc, now)
+    else:
+        with ctx.db.session() as session:
+            job = session.get(Job, data.job_id)
+            assert job is not None
+            warnings = any(level in WARNING_LEVELS for level in levels)
+            jobs.finish(session, job, result=result, warnings=warnings, now=now)
+            state = job.state
+    if ctx.wake_dispatcher is not None:
+        ctx.wake_dispatcher()
+    return state
+
+
+def _error_text(exc: BaseException) -> str:
+    name = type(exc).__name__
+    message = str(exc)
+    return f"{name}: {message}" if message else name
+
+
+def _traceback(exc: BaseException) -> str:
+    if isinstance(exc, SyncStudioError):
+        return _error_text(exc)
+    return format_user_traceback(exc)
+
+
+def _retry_or_fail(ctx: WorkerContext, data: _JobInput, exc: Exception,
+                   now: dt.datetime | None) -> str:
+    delay = retry_delay(data.attempts, ctx.settings.retry_delays, data.max_retries)
+    with ctx.db.session() as session:
+        job = session.get(Job, data.job_id)
+        assert job is not None
+        if delay is None:
+            jobs.fail(session, job, error=f"gave up after {data.attempts} tries: "
+                      f"{_error_text(exc)}", traceback=_traceback(exc), now=now)
+        else:
+            jobs.postpone(session, job, delay=delay, error=_error_text(exc),
+                          traceback=_traceback(exc), now=now)
+        jobs.add_log(session, job, f"{_error_text(exc)} (try {data.attempts})",
+                     level="warning")
+        return job.state
+
+
+def _failed(ctx: WorkerContext, data: _JobInput, exc: Exception, now: dt.datetime | None) -> str:
+    logger.info("job %s failed: %s", data.job_id, _error_text(exc))
+    with ctx.db.session() as session:
+        job = session.get(Job, data.job_id)
+        assert job is not None
+        jobs.fail(session, job, error=_error_text(exc), traceback=_traceback(exc), now=now)
+        jobs.add_log(session, job, _error_text(exc), level="error")
+        return job.state
+

@@ -1,0 +1,87 @@
+"""The running parts of Sync Studio wired together: broker, job actor, dispatcher, poller, workers.
+
+``syncstudio run`` starts all of them in one process; ``syncstudio poller`` and
+``syncstudio worker`` start a part each. Tests drive the same objects step by step
+(``poller.run_once()``, ``dispatcher.run_once()``, ``broker.join()``, ``worker.join()``).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+import dramatiq
+
+from connector.detection.poller import Poller
+from connector.settings import Settings
+from connector.store.db import Database
+from worker.actors import declare_actors
+from worker.broker import QUEUE, make_broker
+from worker.dispatch import Dispatcher
+from worker.executor import WorkerContext
+
+logger = logging.getLogger("syncstudio.service")
+
+
+class Service:
+    """Holds the parts of one process; start only the ones this process runs."""
+
+    def __init__(self, settings: Settings, db: Database | None = None,
+                 broker: dramatiq.Broker | None = None) -> None:
+        self.settings = settings
+        self.ctx = WorkerContext.from_settings(settings, db)
+        self.db = self.ctx.db
+        self.broker = broker or make_broker(settings)
+        self.actor = declare_actors(self.broker, self.ctx)
+        self.dispatcher = Dispatcher(self.db, self.actor, requeue_after=settings.requeue_after)
+        self.ctx.wake_dispatcher = self.dispatcher.wake
+        self.poller = Poller(self.db, self.ctx.pool, batch_size=settings.batch_size,
+                             interval=settings.poll_interval, on_jobs=self.dispatcher.wake)
+        self.worker: dramatiq.Worker | None = None
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    def start_worker(self, threads: int | None = None) -> dramatiq.Worker:
+        """Start Dramatiq worker threads consuming the job queue."""
+        self.worker = dramatiq.Worker(self.broker, queues={QUEUE},
+                                      worker_threads=threads or self.settings.worker_threads,
+                                      worker_timeout=100)
+        self.worker.start()
+        return self.worker
+
+    def _thread(self, name: str, target: object) -> None:
+        thread = threading.Thread(target=target, args=(self._stop,), name=name, daemon=True)
+        thread.start()
+        self._threads.append(thread)
+
+    def start_poller(self) -> None:
+        """Start the poll loop and the dispatcher (they live together in the poller process)."""
+        if self.settings.in_process:
+            self.dispatcher.requeue_all_unfinished()
+        self._thread("syncstudio-poller", self.poller.run)
+        self._thread("syncstudio-dispatcher", self.dispatcher.run)
+
+    def drain(self, timeout: float = 30.0) -> None:
+        """Wait until the queue is empty and the workers are idle (tests, ``trigger run``)."""
+        self.broker.join(QUEUE, timeout=int(timeout * 1000))
+        if self.worker is not None:
+            self.worker.join()
+
+    def stop(self) -> None:
+        """Stop every started part and close connections."""
+        self._stop.set()
+        self.dispatcher.wake()
+        for thread in self._threads:
+            thread.join(timeout=10)
+        if self.worker is not None:
+            self.worker.stop(timeout=10_000)
+        self.ctx.pool.close()
+        self.broker.close()
+
+    def wait(self) -> None:
+        """Block until :meth:`stop` is called (or Ctrl-C)."""
+        try:
+            while not self._stop.wait(1.0):
+                pass
+        except KeyboardInterrupt:
+            logger.info("stopping")
