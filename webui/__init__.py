@@ -8,6 +8,7 @@ from flask import Flask
 
 from connector.settings import Settings
 from connector.store.db import Database
+from worker.executor import WorkerContext
 
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
@@ -19,8 +20,11 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.config.update(config)
     db = config.get("DATABASE") or Database(settings.database_url)
     app.extensions["syncstudio.db"] = db
+    # Webhooks run their handler in this process, through the same executor as the workers.
+    app.extensions["syncstudio.worker"] = WorkerContext.from_settings(settings, db)
 
-    from webui import health
+    from webui import health, webhooks
 
     app.register_blueprint(health.bp)
+    app.register_blueprint(webhooks.bp)
     return app

@@ -46,6 +46,15 @@ class WorkerContext:
                    pool=ClientPool(box))
 
 
+@dataclasses.dataclass(frozen=True)
+class Outcome:
+    """How a run ended: the job's new state, the handler's return value, the error text."""
+
+    state: str
+    result: Any = None
+    error: str | None = None
+
+
 @dataclasses.dataclass
 class _JobInput:
     """Everything read from the own database before the handler runs (no session held open)."""
@@ -93,8 +102,13 @@ def _load(ctx: WorkerContext, job_id: int) -> _JobInput | None:
                          params=params, secrets=secrets, webhooks=webhooks)
 
 
-def execute(ctx: WorkerContext, job_id: int, now: dt.datetime | None = None) -> str | None:
-    """Run job ``job_id`` once; returns its new state, or None when it was not runnable."""
+def execute(ctx: WorkerContext, job_id: int, *, call_args: tuple[Any, ...] | None = None,
+            now: dt.datetime | None = None) -> Outcome | None:
+    """Run job ``job_id`` once; None when it was not runnable (finished already, or gone).
+
+    ``call_args`` replaces the stored arguments: a webhook's request object is handed to the
+    handler directly instead of being stored in the job row.
+    """
     data = _load(ctx, job_id)
     if data is None:
         return None
@@ -127,11 +141,11 @@ def execute(ctx: WorkerContext, job_id: int, now: dt.datetime | None = None) -> 
                 return child.id if child is not None else None
         return delay
 
-    state: str
+    outcome: Outcome
     try:
         client = ctx.pool.get(data.project.connection) if data.project.connection else None
         records = None
-        args: tuple[Any, ...] = tuple(data.args)
+        args: tuple[Any, ...] = tuple(data.args) if call_args is None else call_args
         if data.function == "handle_db" and len(data.args) == 2:
             records = (data.args[0], list(data.args[1]))
             args = ()
@@ -144,19 +158,22 @@ def execute(ctx: WorkerContext, job_id: int, now: dt.datetime | None = None) -> 
             user=data.user, log=log, log_transmission=log_transmission, add_job=add_job,
             allowlist=ctx.settings.import_allowlist, task_name=data.task.name)
     except RetryableJobError as exc:
-        state = _retry_or_fail(ctx, data, exc, now)
+        # A webhook's request is not stored, so it cannot be replayed: the caller must call again.
+        state = (_failed(ctx, data, exc, now) if call_args is not None
+                 else _retry_or_fail(ctx, data, exc, now))
+        outcome = Outcome(state, error=_error_text(exc))
     except Exception as exc:  # task code may raise anything; it fails the job, not the worker
-        state = _failed(ctx, data, exc, now)
+        outcome = Outcome(_failed(ctx, data, exc, now), error=_error_text(exc))
     else:
         with ctx.db.session() as session:
             job = session.get(Job, data.job_id)
             assert job is not None
             warnings = any(level in WARNING_LEVELS for level in levels)
             jobs.finish(session, job, result=result, warnings=warnings, now=now)
-            state = job.state
+            outcome = Outcome(job.state, result=result)
     if ctx.wake_dispatcher is not None:
         ctx.wake_dispatcher()
-    return state
+    return outcome
 
 
 def _error_text(exc: BaseException) -> str:

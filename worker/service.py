@@ -19,6 +19,7 @@ from worker.actors import declare_actors
 from worker.broker import QUEUE, make_broker
 from worker.dispatch import Dispatcher
 from worker.executor import WorkerContext
+from worker.scheduler import Scheduler
 
 logger = logging.getLogger("syncstudio.service")
 
@@ -37,6 +38,9 @@ class Service:
         self.ctx.wake_dispatcher = self.dispatcher.wake
         self.poller = Poller(self.db, self.ctx.pool, batch_size=settings.batch_size,
                              interval=settings.poll_interval, on_jobs=self.dispatcher.wake)
+        self.scheduler = Scheduler(self.db, interval=settings.poll_interval,
+                                   on_jobs=self.dispatcher.wake,
+                                   retention_days=settings.retention_days)
         self.worker: dramatiq.Worker | None = None
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -55,10 +59,11 @@ class Service:
         self._threads.append(thread)
 
     def start_poller(self) -> None:
-        """Start the poll loop and the dispatcher (they live together in the poller process)."""
+        """Start the poll loop, the cron scheduler and the dispatcher (the poller process)."""
         if self.settings.in_process:
             self.dispatcher.requeue_all_unfinished()
         self._thread("syncstudio-poller", self.poller.run)
+        self._thread("syncstudio-scheduler", self.scheduler.run)
         self._thread("syncstudio-dispatcher", self.dispatcher.run)
 
     def drain(self, timeout: float = 30.0) -> None:

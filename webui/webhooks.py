@@ -1,0 +1,182 @@
+"""The webhook relay: ``/webhooks/<token>`` runs the trigger's ``handle_webhook`` at once.
+
+Bad input never reaches the handler and never gives a 5xx: an unknown token is 404, a disabled
+trigger, task or project is 404 with the reason, a malformed body 400, a body over the limit 413,
+a wrong method 405. The handler's own exception is a 500 with a short message; the job keeps the
+full traceback. Every response is logged as data out.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from flask import Blueprint, Response, current_app, jsonify, request
+from sqlalchemy import select
+from werkzeug.exceptions import RequestEntityTooLarge
+
+from connector import jobs
+from connector.store.models import Job, Project, Task, Trigger
+
+bp = Blueprint("webhooks", __name__, url_prefix="/webhooks")
+
+METHODS = {"json": ("POST",), "form": ("GET", "POST")}
+LOGGED_BODY = 4000  # characters of a request or response kept in the data logs
+
+
+class WebhookRequest:
+    """What a handler sees of the HTTP request: plain values, no live werkzeug object.
+
+    Attribute names follow werkzeug's (``data``, ``form``, ``files``, ``args``, ``headers``,
+    ``remote_addr``, ``json``), which the seeds' handlers use.
+    """
+
+    def __init__(self, *, method: str, path: str, data: bytes, form: dict[str, Any],
+                 files: dict[str, dict[str, Any]], args: dict[str, Any],
+                 headers: dict[str, str], remote_addr: str | None, json: Any) -> None:
+        self.method = method
+        self.path = path
+        self.data = data
+        self.form = form
+        self.files = files
+        self.args = args
+        self.headers = headers
+        self.remote_addr = remote_addr
+        self.json = json
+
+    def get_json(self) -> Any:
+        """The parsed JSON body (None for other bodies), as werkzeug's method of that name."""
+        return self.json
+
+    def get_data(self, as_text: bool = False) -> bytes | str:
+        """The raw body, as werkzeug's method of that name."""
+        return self.data.decode("utf-8", "replace") if as_text else self.data
+
+
+def _error(status: int, message: str) -> tuple[Response, int]:
+    return jsonify(error=message), status
+
+
+def _single(multi: Any) -> dict[str, Any]:
+    """A MultiDict as a dict: one value per key, a list where the key repeats."""
+    out: dict[str, Any] = {}
+    for key in multi:
+        values = multi.getlist(key)
+        out[key] = values[0] if len(values) == 1 else values
+    return out
+
+
+def _build_request(kind: str) -> WebhookRequest | tuple[Response, int]:
+    limit = current_app.config["SETTINGS"].webhook_max_body
+    if request.content_length is not None and request.content_length > limit:
+        return _error(413, f"the body is larger than the limit of {limit} bytes")
+    try:
+        body = request.get_data(cache=True)
+        form = _single(request.form) if kind == "form" else {}
+        files = {name: {"filename": f.filename, "content_type": f.mimetype,
+                        "content": f.read()} for name, f in request.files.items()}
+    except RequestEntityTooLarge:
+        return _error(413, f"the body is larger than the limit of {limit} bytes")
+    except ValueError as exc:  # werkzeug refuses some malformed multipart bodies this way
+        return _error(400, f"malformed body: {exc}")
+    if len(body) > limit:
+        return _error(413, f"the body is larger than the limit of {limit} bytes")
+    payload: Any = None
+    if kind == "json":
+        if not body.strip():
+            return _error(400, "this webhook expects a JSON body, the body is empty")
+        try:
+            payload = json.loads(body)
+        except (ValueError, UnicodeDecodeError) as exc:
+            return _error(400, f"the body is not valid JSON: {exc}")
+    return WebhookRequest(method=request.method, path=request.path, data=body, form=form,
+                          files=files, args=_single(request.args),
+                          headers={k: v for k, v in request.headers.items()},
+                          remote_addr=request.remote_addr, json=payload)
+
+
+def _find_trigger(token: str) -> tuple[Trigger | None, str | None]:
+    db = current_app.extensions["syncstudio.db"]
+    with db.session() as session:
+        row = session.execute(
+            select(Trigger, Task, Project).join(Task, Trigger.task_id == Task.id)
+            .join(Project, Trigger.project_id == Project.id)
+            .where(Trigger.token == token, Trigger.kind == "webhook")
+        ).first()
+        if row is None:
+            return None, None
+        trigger, task, project = row
+        for what, obj, name in (("project", project, project.name), ("task", task, task.name),
+                                ("trigger", trigger, trigger.trigger_name)):
+            if not obj.active:
+                return trigger, f"the {what} {name!r} of this webhook is disabled"
+        return trigger, None
+
+
+def _make_response(kind: str, result: Any) -> Response:
+    """Turn a handler's return value into a response (SPEC §5's rules)."""
+    status, headers = 200, None
+    if isinstance(result, tuple) and 2 <= len(result) <= 3:
+        if len(result) == 3:
+            result, status, headers = result
+        elif isinstance(result[1], int):
+            result, status = result
+        else:
+            result, headers = result
+    if result is None:
+        response = Response(b"", status=status)
+    elif kind == "json" or isinstance(result, dict | list):
+        response = Response(json.dumps(result), status=status, mimetype="application/json")
+    elif isinstance(result, bytes):
+        response = Response(result, status=status)
+    else:
+        response = Response(str(result), status=status, mimetype="text/plain")
+    if headers:
+        items = headers.items() if isinstance(headers, dict) else headers
+        for key, value in items:
+            response.headers[str(key)] = str(value)
+    return response
+
+
+@bp.route("/<token>", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
+def relay(token: str) -> Any:
+    """Run the webhook trigger named by ``token`` with this request."""
+    from worker.executor import execute
+
+    trigger, reason = _find_trigger(token)
+    if trigger is None:
+        return _error(404, "no webhook has this URL (unknown or regenerated token)")
+    if reason:
+        return _error(404, reason)
+    kind = trigger.webhook_type or "json"
+    if request.method not in METHODS[kind]:
+        return _error(405, f"this webhook accepts {' or '.join(METHODS[kind])}")
+    built = _build_request(kind)
+    if not isinstance(built, WebhookRequest):
+        return built
+    ctx = current_app.extensions["syncstudio.worker"]
+    with ctx.db.session() as session:
+        job = jobs.record_trigger_job(session, trigger, user=built.remote_addr)
+        job.state = "enqueued"  # it runs right here; the dispatcher must not send it
+        jobs.add_log(session, job, f"{request.method} {request.path} from {built.remote_addr}: "
+                     f"{built.data[:LOGGED_BODY].decode('utf-8', 'replace')}", type="data_in")
+        job_id = job.id
+    outcome = execute(ctx, job_id, call_args=(built,))
+    if outcome is None or outcome.state == "failed":
+        error = outcome.error if outcome else "the job could not run"
+        short = (error or "").splitlines()[0][:200] if error else "error"
+        _log_out(ctx, job_id, f"500: handler failed: {short}")
+        return _error(500, f"the webhook handler failed (job {job_id}): {short}")
+    try:
+        response = _make_response(kind, outcome.result)
+    except (TypeError, ValueError) as exc:
+        _log_out(ctx, job_id, f"500: cannot send the handler's return value: {exc}")
+        return _error(500, f"the webhook handler returned a value that cannot be sent: {exc}")
+    body = response.get_data()[:LOGGED_BODY].decode("utf-8", "replace")
+    _log_out(ctx, job_id, f"{response.status_code}: {body}")
+    return response
+
+
+def _log_out(ctx: Any, job_id: int, message: str) -> None:
+    with ctx.db.session() as session:
+        jobs.add_log(session, session.get(Job, job_id), message, type="data_out")
