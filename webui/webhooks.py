@@ -17,6 +17,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from connector import jobs
 from connector.store.models import Job, Project, Task, Trigger
+from worker.runtime.request import HttpRequest
 
 bp = Blueprint("webhooks", __name__, url_prefix="/webhooks")
 
@@ -24,75 +25,31 @@ METHODS = {"json": ("POST",), "form": ("GET", "POST")}
 LOGGED_BODY = 4000  # characters of a request or response kept in the data logs
 
 
-class WebhookRequest:
-    """What a handler sees of the HTTP request: plain values, no live werkzeug object.
-
-    Attribute names follow werkzeug's (``data``, ``form``, ``files``, ``args``, ``headers``,
-    ``remote_addr``, ``json``), which the seeds' handlers use.
-    """
-
-    def __init__(self, *, method: str, path: str, data: bytes, form: dict[str, Any],
-                 files: dict[str, dict[str, Any]], args: dict[str, Any],
-                 headers: dict[str, str], remote_addr: str | None, json: Any) -> None:
-        self.method = method
-        self.path = path
-        self.data = data
-        self.form = form
-        self.files = files
-        self.args = args
-        self.headers = headers
-        self.remote_addr = remote_addr
-        self.json = json
-
-    def get_json(self) -> Any:
-        """The parsed JSON body (None for other bodies), as werkzeug's method of that name."""
-        return self.json
-
-    def get_data(self, as_text: bool = False) -> bytes | str:
-        """The raw body, as werkzeug's method of that name."""
-        return self.data.decode("utf-8", "replace") if as_text else self.data
-
-
 def _error(status: int, message: str) -> tuple[Response, int]:
     return jsonify(error=message), status
 
 
-def _single(multi: Any) -> dict[str, Any]:
-    """A MultiDict as a dict: one value per key, a list where the key repeats."""
-    out: dict[str, Any] = {}
-    for key in multi:
-        values = multi.getlist(key)
-        out[key] = values[0] if len(values) == 1 else values
-    return out
-
-
-def _build_request(kind: str) -> WebhookRequest | tuple[Response, int]:
+def _build_request(kind: str) -> HttpRequest | tuple[Response, int]:
     limit = current_app.config["SETTINGS"].webhook_max_body
+    too_large = f"the body is larger than the limit of {limit} bytes"
     if request.content_length is not None and request.content_length > limit:
-        return _error(413, f"the body is larger than the limit of {limit} bytes")
+        return _error(413, too_large)
     try:
-        body = request.get_data(cache=True)
-        form = _single(request.form) if kind == "form" else {}
-        files = {name: {"filename": f.filename, "content_type": f.mimetype,
-                        "content": f.read()} for name, f in request.files.items()}
+        built = HttpRequest.from_werkzeug(request)
     except RequestEntityTooLarge:
-        return _error(413, f"the body is larger than the limit of {limit} bytes")
+        return _error(413, too_large)
     except ValueError as exc:  # werkzeug refuses some malformed multipart bodies this way
         return _error(400, f"malformed body: {exc}")
-    if len(body) > limit:
-        return _error(413, f"the body is larger than the limit of {limit} bytes")
-    payload: Any = None
+    if len(built.data) > limit:
+        return _error(413, too_large)
     if kind == "json":
-        if not body.strip():
+        if not built.data.strip():
             return _error(400, "this webhook expects a JSON body, the body is empty")
         try:
-            payload = json.loads(body)
+            json.loads(built.data)
         except (ValueError, UnicodeDecodeError) as exc:
             return _error(400, f"the body is not valid JSON: {exc}")
-    return WebhookRequest(method=request.method, path=request.path, data=body, form=form,
-                          files=files, args=_single(request.args),
-                          headers={k: v for k, v in request.headers.items()},
-                          remote_addr=request.remote_addr, json=payload)
+    return built
 
 
 def _find_trigger(token: str) -> tuple[Trigger | None, str | None]:
@@ -114,7 +71,11 @@ def _find_trigger(token: str) -> tuple[Trigger | None, str | None]:
 
 
 def _make_response(kind: str, result: Any) -> Response:
-    """Turn a handler's return value into a response (SPEC §5's rules)."""
+    """Turn a handler's return value into a response (SPEC §5's rules).
+
+    ``data``, ``(data, status)``, ``(data, headers)`` or ``(data, status, headers)``; a JSON
+    webhook sends data as JSON unless the handler set its own Content-Type.
+    """
     status, headers = 200, None
     if isinstance(result, tuple) and 2 <= len(result) <= 3:
         if len(result) == 3:
@@ -123,18 +84,18 @@ def _make_response(kind: str, result: Any) -> Response:
             result, status = result
         else:
             result, headers = result
+    header_items = list(headers.items() if isinstance(headers, dict) else headers or [])
+    typed = any(str(key).lower() == "content-type" for key, _value in header_items)
     if result is None:
         response = Response(b"", status=status)
-    elif kind == "json" or isinstance(result, dict | list):
+    elif isinstance(result, dict | list) or (kind == "json" and not typed):
         response = Response(json.dumps(result), status=status, mimetype="application/json")
     elif isinstance(result, bytes):
         response = Response(result, status=status)
     else:
         response = Response(str(result), status=status, mimetype="text/plain")
-    if headers:
-        items = headers.items() if isinstance(headers, dict) else headers
-        for key, value in items:
-            response.headers[str(key)] = str(value)
+    for key, value in header_items:
+        response.headers[str(key)] = str(value)
     return response
 
 
@@ -152,7 +113,7 @@ def relay(token: str) -> Any:
     if request.method not in METHODS[kind]:
         return _error(405, f"this webhook accepts {' or '.join(METHODS[kind])}")
     built = _build_request(kind)
-    if not isinstance(built, WebhookRequest):
+    if not isinstance(built, HttpRequest):
         return built
     ctx = current_app.extensions["syncstudio.worker"]
     with ctx.db.session() as session:
