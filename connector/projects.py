@@ -150,16 +150,18 @@ class ProjectImporter:
     def _check_codes(self, data: Mapping[str, Any]) -> None:
         if self.check_code is None:
             return
-        try:
-            if data.get("protected_code"):
-                self.check_code(data["protected_code"], "protected", False)
-            if data.get("common_code"):
-                self.check_code(data["common_code"], "common", False)
-            for index, task in enumerate(data.get("tasks") or []):
-                if isinstance(task, dict):
-                    self.check_code(task.get("code") or "", f"tasks[{index}]", True)
-        except CodeError as exc:
-            raise ProjectFileError(str(exc)) from None
+        layers = [("protected_code", data.get("protected_code"), "protected", False),
+                  ("common_code", data.get("common_code"), "common", False)]
+        for index, task in enumerate(data.get("tasks") or []):
+            if isinstance(task, dict):
+                layers.append((f"tasks[{index}].code", task.get("code") or "", "task", True))
+        for label, source, where, require_handler in layers:
+            if source is None or (not source and not require_handler):
+                continue
+            try:
+                self.check_code(str(source), where, require_handler)
+            except CodeError as exc:
+                raise ProjectFileError(f"{label}: {exc}") from None
 
     def _connection(self, odoo: Any) -> OdooConnection:
         where = "odoo"

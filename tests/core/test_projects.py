@@ -147,5 +147,6 @@ def test_code_check_refusal_is_reported_with_position(db, box):
         if "handle_db" in source:
             raise CodeError("invalid syntax", lineno=2, col=5, where=where)
 
-    with pytest.raises(ProjectFileError, match=r"tasks\[0\]: invalid syntax \(line 2, column 5\)"):
+    with pytest.raises(ProjectFileError,
+                       match=r"tasks\[0\]\.code: task: invalid syntax \(line 2, column 5\)"):
         do_import(db, box, PROJECT, check_code=check)
