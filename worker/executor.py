@@ -16,6 +16,7 @@ from typing import Any
 from connector import jobs
 from connector.connections import ClientPool
 from connector.errors import SyncStudioError
+from connector.links import LinkApiFactory
 from connector.settings import Settings
 from connector.store.crypto import SecretBox
 from connector.store.db import Database
@@ -156,6 +157,7 @@ def execute(ctx: WorkerContext, job_id: int, *, call_args: tuple[Any, ...] | Non
             params=data.params, secrets=data.secrets, webhooks=data.webhooks,
             trigger_name=data.trigger.trigger_name if data.trigger else None,
             user=data.user, log=log, log_transmission=log_transmission, add_job=add_job,
+            link_api=LinkApiFactory(ctx.db.url, data.project_id),
             allowlist=ctx.settings.import_allowlist, task_name=data.task.name)
     except RetryableJobError as exc:
         # A webhook's request is not stored, so it cannot be replayed: the caller must call again.

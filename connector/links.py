@@ -1,0 +1,290 @@
+"""Links between Odoo records and external objects, kept in the own database (SPEC §3, §4).
+
+A link has a relation name and two sides. An Odoo link is (``__odoo__``, record id) on side 1
+with the Odoo model, and (``__default_external__``, external ref) on side 2. An external–external
+link stores its two systems sorted by name, so ``{"github": 1, "trello": "ab"}`` and
+``{"trello": "ab", "github": 1}`` are the same link. References are stored as text.
+
+Links are one-to-one per relation unless ``allow_many2many=True``: setting a link whose side is
+already linked to something else is refused with an error naming the existing link.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.orm import Session
+
+from connector.errors import SyncStudioError
+from connector.store.db import Database
+from connector.store.models import Link, utcnow
+
+ODOO = "__odoo__"
+EXTERNAL = "__default_external__"
+
+
+class LinkError(SyncStudioError, ValueError):
+    """Raised when a link would break the one-to-one rule, or a lookup is ambiguous."""
+
+
+def _refs(value: Any) -> list[str]:
+    """A ref or a list of refs ("any of") as a list of text refs."""
+    if isinstance(value, list | tuple | set | frozenset):
+        return [str(v) for v in value]
+    return [str(value)]
+
+
+def _describe(row: Link) -> str:
+    if row.system1 == ODOO:
+        return f"{row.relation}: {row.odoo_model}({row.ref1}) <-> {row.ref2!r}"
+    return f"{row.relation}: {row.system1}={row.ref1!r} <-> {row.system2}={row.ref2!r}"
+
+
+class LinkStore:
+    """The links of one project; every method runs in its own short transaction."""
+
+    def __init__(self, db: Database, project_id: int) -> None:
+        self._db = db
+        self._project_id = project_id
+
+    # ------------------------------------------------------------------ writing
+    def set_link(self, relation: str, side1: tuple[str, str], side2: tuple[str, str], *,
+                 model: str | None = None, sync_date: dt.datetime | None = None,
+                 allow_many2many: bool = False) -> list[dict[str, Any]]:
+        """Create the link (or refresh the same one's sync date); returns it as a row."""
+        sync_date = sync_date or utcnow()
+        with self._db.session() as session:
+            same = self._query(session, relation, {side1[0]: side1[1], side2[0]: side2[1]},
+                               model)
+            if same:
+                for row in same:
+                    row.sync_date = sync_date
+                return [self._row(row) for row in same]
+            if not allow_many2many:
+                for system, ref in (side1, side2):
+                    taken = self._query(session, relation, {system: ref}, model)
+                    if taken:
+                        raise LinkError(
+                            f"cannot link {system}={ref!r} in relation {relation!r}: it is "
+                            f"already linked ({_describe(taken[0])}); unlink it first or pass "
+                            "allow_many2many=True")
+            row = Link(project_id=self._project_id, relation=relation, odoo_model=model,
+                       system1=side1[0], ref1=side1[1], system2=side2[0], ref2=side2[1],
+                       sync_date=sync_date)
+            session.add(row)
+            session.flush()
+            return [self._row(row)]
+
+    def set_odoo_link(self, relation: str, model: str, record_id: int, external: Any, *,
+                      sync_date: dt.datetime | None = None,
+                      allow_many2many: bool = False) -> list[dict[str, Any]]:
+        """Link Odoo record ``model(record_id)`` to the external ref ``external``."""
+        return self.set_link(relation, (ODOO, str(record_id)), (EXTERNAL, str(external)),
+                             model=model, sync_date=sync_date, allow_many2many=allow_many2many)
+
+    def set_external_link(self, relation: str, refs: Mapping[str, Any], *,
+                          sync_date: dt.datetime | None = None,
+                          allow_many2many: bool = False) -> list[dict[str, Any]]:
+        """Link two external systems: ``refs`` maps exactly two system names to refs."""
+        if not isinstance(refs, Mapping) or len(refs) != 2:
+            raise LinkError("an external link needs a dict of exactly two systems, e.g. "
+                            "{'github': 1, 'trello': 'ab'}")
+        (s1, r1), (s2, r2) = sorted((str(k), str(v)) for k, v in refs.items())
+        if s1.startswith("__") or s2.startswith("__"):
+            raise LinkError("system names starting with '__' are reserved")
+        return self.set_link(relation, (s1, r1), (s2, r2), sync_date=sync_date,
+                             allow_many2many=allow_many2many)
+
+    def update(self, ids: Iterable[int], sync_date: dt.datetime | None = None) -> None:
+        """Set the sync date of links ``ids`` (now by default)."""
+        with self._db.session() as session:
+            session.execute(update(Link).where(Link.id.in_(list(ids)),
+                                               Link.project_id == self._project_id)
+                            .values(sync_date=sync_date or utcnow()))
+
+    def delete(self, ids: Iterable[int]) -> None:
+        """Remove links ``ids``."""
+        with self._db.session() as session:
+            session.execute(delete(Link).where(Link.id.in_(list(ids)),
+                                               Link.project_id == self._project_id))
+
+    # ------------------------------------------------------------------ reading
+    def search(self, relation: str, refs: Mapping[str, Any],
+               model: str | None = None) -> list[dict[str, Any]]:
+        """Links of ``relation`` whose side named by each key has one of the given refs."""
+        with self._db.session() as session:
+            return [self._row(r) for r in self._query(session, relation, refs, model)]
+
+    def search_odoo(self, relation: str, model: str, ids: Iterable[int]) -> list[dict[str, Any]]:
+        """Links of ``relation`` of the Odoo records ``model(ids)``."""
+        return self.search(relation, {ODOO: list(ids)}, model)
+
+    def get(self, relation: str, external: Any, model: str | None = None) -> list[dict[str, Any]]:
+        """The one link of external ref ``external`` (empty list if none); ambiguous → error."""
+        rows = self.search(relation, {EXTERNAL: external}, model)
+        if len(rows) > 1:
+            raise LinkError(f"{len(rows)} links of relation {relation!r} have the external ref "
+                            f"{external!r}; use search_links() to get them all")
+        return rows
+
+    def _query(self, session: Session, relation: str, refs: Mapping[str, Any],
+               model: str | None) -> list[Link]:
+        query = select(Link).where(Link.project_id == self._project_id,
+                                   Link.relation == relation)
+        if model is not None:
+            query = query.where(Link.odoo_model == model)
+        for system, value in refs.items():
+            values = _refs(value)
+            query = query.where(
+                ((Link.system1 == system) & Link.ref1.in_(values))
+                | ((Link.system2 == system) & Link.ref2.in_(values)))
+        return list(session.scalars(query.order_by(Link.id)))
+
+    @staticmethod
+    def _row(row: Link) -> dict[str, Any]:
+        return {"id": row.id, "relation": row.relation, "model": row.odoo_model,
+                "system1": row.system1, "ref1": row.ref1, "system2": row.system2,
+                "ref2": row.ref2, "sync_date": row.sync_date}
+
+
+class Links:
+    """What task code holds: one or several links, like an Odoo recordset of links.
+
+    Internals are ``_``-prefixed, so the sandbox's guarded getattr keeps task code away from
+    the store and its database.
+    """
+
+    __slots__ = ("_env", "_rows", "_store")
+
+    def __init__(self, store: LinkStore, env: Any, rows: list[dict[str, Any]]) -> None:
+        object.__setattr__(self, "_store", store)
+        object.__setattr__(self, "_env", env)
+        object.__setattr__(self, "_rows", list(rows))
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError("links are read-only; use update_links() or unlink()")
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def __bool__(self) -> bool:
+        return bool(self._rows)
+
+    def __iter__(self) -> Iterator[Links]:
+        for row in self._rows:
+            yield Links(self._store, self._env, [row])
+
+    def __repr__(self) -> str:
+        return f"links({', '.join(str(r['id']) for r in self._rows)})"
+
+    @property
+    def ids(self) -> list[int]:
+        """Ids of the links."""
+        return [r["id"] for r in self._rows]
+
+    @property
+    def odoo(self) -> Any:
+        """The linked Odoo records, as a recordset of the project's Odoo."""
+        models = {r["model"] for r in self._rows if r["system1"] == ODOO}
+        if len(models) > 1:
+            raise LinkError(f"these links point to several models: {sorted(models)}")
+        if not models:
+            raise LinkError("these links have no Odoo side")
+        ids = [int(r["ref1"]) for r in self._rows if r["system1"] == ODOO]
+        return self._env[models.pop()].browse(ids)
+
+    @property
+    def external(self) -> Any:
+        """The external ref of one link, or the list of refs of several."""
+        refs = [r["ref2"] for r in self._rows]
+        return refs[0] if len(refs) == 1 else refs
+
+    def get(self, system: str) -> Any:
+        """The ref on the side of ``system`` (one link), or the list of refs (several)."""
+        refs = []
+        for r in self._rows:
+            if r["system1"] == system:
+                refs.append(r["ref1"])
+            elif r["system2"] == system:
+                refs.append(r["ref2"])
+            else:
+                raise LinkError(f"link {r['id']} has no side {system!r}")
+        return refs[0] if len(refs) == 1 else refs
+
+    @property
+    def sync_date(self) -> dt.datetime | None:
+        """The sync date of one link, the earliest of several (None when empty)."""
+        dates = [r["sync_date"] for r in self._rows]
+        return min(dates) if dates else None
+
+    def update_links(self, sync_date: dt.datetime | None = None) -> Links:
+        """Set the sync date (now by default) and return the links."""
+        when = sync_date or utcnow()
+        self._store.update(self.ids, when)
+        for row in self._rows:
+            row["sync_date"] = when
+        return self
+
+    def unlink(self) -> None:
+        """Delete the links."""
+        self._store.delete(self.ids)
+        self._rows.clear()
+
+
+def link_api(store: LinkStore, env: Any) -> dict[str, Any]:
+    """The functions the task runtime exposes, bound to ``store`` and ``env``."""
+
+    def wrap(rows: list[dict[str, Any]]) -> Links:
+        return Links(store, env, rows)
+
+    def get_link(relation: str, external_ref: Any, model: str | None = None) -> Links:
+        return wrap(store.get(relation, external_ref, model))
+
+    def set_link(relation: str, refs: Mapping[str, Any], sync_date: dt.datetime | None = None,
+                 allow_many2many: bool = False) -> Links:
+        return wrap(store.set_external_link(relation, refs, sync_date=sync_date,
+                                            allow_many2many=allow_many2many))
+
+    def search_links(relation: str, refs: Mapping[str, Any]) -> Links:
+        if not isinstance(refs, Mapping):
+            raise LinkError("search_links(relation, refs) needs a dict of system: ref(s)")
+        return wrap(store.search(relation, refs))
+
+    def record_set_link(record: Any, relation: str, external: Any,
+                        sync_date: dt.datetime | None = None,
+                        allow_many2many: bool = False) -> Links:
+        if len(record.ids) != 1:
+            raise LinkError(f"set_link() needs one record, got {len(record.ids)}")
+        return wrap(store.set_odoo_link(relation, record._name, record.ids[0], external,
+                                        sync_date=sync_date, allow_many2many=allow_many2many))
+
+    def record_search_links(records: Any, relation: str) -> Links:
+        return wrap(store.search_odoo(relation, records._name, records.ids))
+
+    return {"get_link": get_link, "set_link": set_link, "search_links": search_links,
+            "record_set_link": record_set_link, "record_search_links": record_search_links}
+
+
+class LinkApiFactory:
+    """A picklable ``env -> link functions`` factory: the sandbox process opens its own
+    database connection from the URL instead of inheriting the parent's."""
+
+    def __init__(self, database_url: str, project_id: int) -> None:
+        self.database_url = database_url
+        self.project_id = project_id
+
+    def __call__(self, env: Any) -> dict[str, Any]:
+        return link_api(LinkStore(_database(self.database_url), self.project_id), env)
+
+
+_DATABASES: dict[str, Database] = {}
+
+
+def _database(url: str) -> Database:
+    # One engine per process and URL: a sandbox child builds it once, not per link call.
+    if url not in _DATABASES:
+        _DATABASES[url] = Database(url)
+    return _DATABASES[url]
