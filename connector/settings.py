@@ -123,7 +123,8 @@ class Settings:
     web_port: int = 8000
     base_url: str = ""
     webhook_max_body: int = 1024 * 1024
-    import_allowlist: tuple[str, ...] = ("requests", "hashlib", "hmac", "base64", "re", "math")
+    import_allowlist: tuple[str, ...] = ("requests", "xmlrpc.client", "hashlib", "hmac", "base64",
+                                         "re", "math")
     job_cpu_seconds: float = 60.0
     job_memory_mb: int = 256
     job_wall_seconds: float = 300.0
@@ -154,7 +155,7 @@ class Settings:
             "base_url": _read(env, "BASE_URL", str, ""),
             "webhook_max_body": _read(env, "WEBHOOK_MAX_BODY", cast_positive_int, 1024 * 1024),
             "import_allowlist": _read(env, "IMPORT_ALLOWLIST", cast_names,
-                                      ("requests", "hashlib", "hmac", "base64", "re", "math")),
+                                      cls.__dataclass_fields__["import_allowlist"].default),
             "job_cpu_seconds": _read(env, "JOB_CPU_SECONDS", cast_positive_float, 60.0),
             "job_memory_mb": _read(env, "JOB_MEMORY_MB", cast_positive_int, 256),
             "job_wall_seconds": _read(env, "JOB_WALL_SECONDS", cast_positive_float, 300.0),
