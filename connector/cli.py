@@ -111,7 +111,7 @@ def _serve_web(settings: Settings, db: Database, host: str, port: int) -> None:
 
     app = create_app({"SETTINGS": settings, "DATABASE": db})
     server = create_server(app, host=host, port=port, threads=8)
-    click.echo(f"Dashboard: http://{host}:{server.effective_port}/")  # type: ignore[union-attr]
+    click.echo(f"Dashboard: http://{host}:{server.effective_port}/")
     with contextlib.suppress(KeyboardInterrupt):
         server.run()
 

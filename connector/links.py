@@ -158,6 +158,9 @@ class Links:
     """
 
     __slots__ = ("_env", "_rows", "_store")
+    _env: Any
+    _rows: list[dict[str, Any]]
+    _store: LinkStore
 
     def __init__(self, store: LinkStore, env: Any, rows: list[dict[str, Any]]) -> None:
         object.__setattr__(self, "_store", store)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 
 from connector.store.db import Database
 from connector.store.models import FINISHED_STATES, Job, Log, utcnow
@@ -29,8 +29,7 @@ def prune(db: Database, days: int, now: dt.datetime | None = None) -> int:
                 break
             session.execute(delete(Log).where(Log.job_id.in_(ids)))
             # Sub-jobs keep their rows; only the link to the pruned parent goes.
-            session.execute(Job.__table__.update().where(Job.parent_id.in_(ids))
-                            .values(parent_id=None))
+            session.execute(update(Job).where(Job.parent_id.in_(ids)).values(parent_id=None))
             session.execute(delete(Job).where(Job.id.in_(ids)))
             total += len(ids)
         if len(ids) < CHUNK:

@@ -148,7 +148,7 @@ class Settings:
             "lookback": _read(env, "LOOKBACK", cast_positive_float, 600.0),
             "batch_size": _read(env, "BATCH_SIZE", cast_positive_int, 200),
             "retry_delays": _read(env, "RETRY_DELAYS", cast_delays,
-                                  (300.0, 900.0, 3600.0, 10800.0)),
+                                  cls.__dataclass_fields__["retry_delays"].default),
             "requeue_after": _read(env, "REQUEUE_AFTER", cast_positive_float, 300.0),
             "web_host": _read(env, "WEB_HOST", str, "127.0.0.1"),
             "web_port": _read(env, "WEB_PORT", cast_non_negative_int, 8000),

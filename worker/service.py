@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 
 import dramatiq
 
@@ -53,7 +54,7 @@ class Service:
         self.worker.start()
         return self.worker
 
-    def _thread(self, name: str, target: object) -> None:
+    def _thread(self, name: str, target: Callable[[threading.Event], None]) -> None:
         thread = threading.Thread(target=target, args=(self._stop,), name=name, daemon=True)
         thread.start()
         self._threads.append(thread)
