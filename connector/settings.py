@@ -125,6 +125,7 @@ class Settings:
     webhook_max_body: int = 1024 * 1024
     import_allowlist: tuple[str, ...] = ("requests", "xmlrpc.client", "hashlib", "hmac", "base64",
                                          "re", "math")
+    isolation: bool = True
     job_cpu_seconds: float = 60.0
     job_memory_mb: int = 256
     job_wall_seconds: float = 300.0
@@ -156,6 +157,7 @@ class Settings:
             "webhook_max_body": _read(env, "WEBHOOK_MAX_BODY", cast_positive_int, 1024 * 1024),
             "import_allowlist": _read(env, "IMPORT_ALLOWLIST", cast_names,
                                       cls.__dataclass_fields__["import_allowlist"].default),
+            "isolation": _read(env, "ISOLATION", cast_bool, True),
             "job_cpu_seconds": _read(env, "JOB_CPU_SECONDS", cast_positive_float, 60.0),
             "job_memory_mb": _read(env, "JOB_MEMORY_MB", cast_positive_int, 256),
             "job_wall_seconds": _read(env, "JOB_WALL_SECONDS", cast_positive_float, 300.0),

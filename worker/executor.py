@@ -14,15 +14,22 @@ from collections.abc import Callable
 from typing import Any
 
 from connector import jobs
-from connector.connections import ClientPool
-from connector.errors import SyncStudioError
+from connector.connections import ClientPool, connection_params
+from connector.errors import CodeError, SyncStudioError
 from connector.links import LinkApiFactory
 from connector.settings import Settings
 from connector.store.crypto import SecretBox
 from connector.store.db import Database
 from connector.store.models import Job, Project, Task, Trigger, utcnow
 from worker.retries import retry_delay
-from worker.runtime import RetryableJobError, format_user_traceback, run_handler
+from worker.runtime import (
+    Limits,
+    RetryableJobError,
+    format_user_traceback,
+    mask_secrets,
+    run_handler,
+    run_isolated,
+)
 
 logger = logging.getLogger("syncstudio.worker")
 
@@ -129,9 +136,12 @@ def execute(ctx: WorkerContext, job_id: int, *, call_args: tuple[Any, ...] | Non
                 max_retries: int | None = None, description: str | None = None,
                 identity_key: str | None = None) -> Callable[..., int | None]:
         def delay(*args: Any, **kwargs: Any) -> int | None:
+            # queue_job's eta: seconds from now, a timedelta, or a (naive UTC) datetime.
             eta_value = eta
             if isinstance(eta, int | float):
                 eta_value = utcnow() + dt.timedelta(seconds=eta)
+            elif isinstance(eta, dt.timedelta):
+                eta_value = utcnow() + eta
             with ctx.db.session() as session:
                 child = jobs.record_job(
                     session, project_id=data.project_id, task_id=data.task_id,
@@ -144,28 +154,14 @@ def execute(ctx: WorkerContext, job_id: int, *, call_args: tuple[Any, ...] | Non
 
     outcome: Outcome
     try:
-        client = ctx.pool.get(data.project.connection) if data.project.connection else None
-        records = None
-        args: tuple[Any, ...] = tuple(data.args) if call_args is None else call_args
-        if data.function == "handle_db" and len(data.args) == 2:
-            records = (data.args[0], list(data.args[1]))
-            args = ()
-        result = run_handler(
-            client=client, protected_code=data.project.protected_code,
-            common_code=data.project.common_code, task_code=data.task.code,
-            handler=data.function, records=records, args=args, kwargs=data.kwargs,
-            params=data.params, secrets=data.secrets, webhooks=data.webhooks,
-            trigger_name=data.trigger.trigger_name if data.trigger else None,
-            user=data.user, log=log, log_transmission=log_transmission, add_job=add_job,
-            link_api=LinkApiFactory(ctx.db.url, data.project_id),
-            allowlist=ctx.settings.import_allowlist, task_name=data.task.name)
+        result = _run(ctx, data, call_args, log, log_transmission, add_job)
     except RetryableJobError as exc:
         # A webhook's request is not stored, so it cannot be replayed: the caller must call again.
         state = (_failed(ctx, data, exc, now) if call_args is not None
                  else _retry_or_fail(ctx, data, exc, now))
-        outcome = Outcome(state, error=_error_text(exc))
+        outcome = Outcome(state, error=_error_text(exc, data.secrets))
     except Exception as exc:  # task code may raise anything; it fails the job, not the worker
-        outcome = Outcome(_failed(ctx, data, exc, now), error=_error_text(exc))
+        outcome = Outcome(_failed(ctx, data, exc, now), error=_error_text(exc, data.secrets))
     else:
         with ctx.db.session() as session:
             job = session.get(Job, data.job_id)
@@ -178,16 +174,50 @@ def execute(ctx: WorkerContext, job_id: int, *, call_args: tuple[Any, ...] | Non
     return outcome
 
 
-def _error_text(exc: BaseException) -> str:
+def no_client() -> None:
+    """The Odoo client of a project without a connection (picklable for the sandbox process)."""
+    return None
+
+
+def _run(ctx: WorkerContext, data: _JobInput, call_args: tuple[Any, ...] | None,
+         log: Callable[..., None], log_transmission: Callable[[Any, Any], None],
+         add_job: Callable[..., Any]) -> Any:
+    """Call the handler, in a sandbox process (the default) or in this process."""
+    records = None
+    args: tuple[Any, ...] = tuple(data.args) if call_args is None else call_args
+    if data.function == "handle_db" and len(data.args) >= 2:
+        records = (data.args[0], list(data.args[1]))
+        args = ()
+    common: dict[str, Any] = dict(
+        protected_code=data.project.protected_code, common_code=data.project.common_code,
+        task_code=data.task.code, handler=data.function, records=records, args=args,
+        kwargs=data.kwargs, params=data.params, secrets=data.secrets, webhooks=data.webhooks,
+        trigger_name=data.trigger.trigger_name if data.trigger else None, user=data.user,
+        link_api=LinkApiFactory(ctx.db.url, data.project_id), add_job=add_job,
+        allowlist=ctx.settings.import_allowlist, task_name=data.task.name,
+        log=log, log_transmission=log_transmission)
+    conn = data.project.connection
+    if ctx.settings.isolation:
+        connection: Any = connection_params(conn, ctx.box) if conn is not None else no_client
+        return run_isolated(connection=connection, limits=Limits.from_settings(ctx.settings),
+                            **common)
+    client = ctx.pool.get(conn) if conn is not None else None
+    return run_handler(client=client, **common)
+
+
+def _error_text(exc: BaseException, secrets: dict[str, str] | None = None) -> str:
     name = type(exc).__name__
-    message = str(exc)
+    message = mask_secrets(str(exc), secrets) if secrets else str(exc)
     return f"{name}: {message}" if message else name
 
 
-def _traceback(exc: BaseException) -> str:
-    if isinstance(exc, SyncStudioError):
-        return _error_text(exc)
-    return format_user_traceback(exc)
+def _traceback(exc: BaseException, secrets: dict[str, str] | None = None) -> str:
+    user_traceback = getattr(exc, "user_traceback", None)
+    if user_traceback:
+        return str(user_traceback)
+    if isinstance(exc, SyncStudioError) and not isinstance(exc, CodeError):
+        return _error_text(exc, secrets)
+    return format_user_traceback(exc, secrets)
 
 
 def _retry_or_fail(ctx: WorkerContext, data: _JobInput, exc: Exception,
@@ -198,21 +228,23 @@ def _retry_or_fail(ctx: WorkerContext, data: _JobInput, exc: Exception,
         assert job is not None
         if delay is None:
             jobs.fail(session, job, error=f"gave up after {data.attempts} tries: "
-                      f"{_error_text(exc)}", traceback=_traceback(exc), now=now)
+                      f"{_error_text(exc, data.secrets)}",
+                      traceback=_traceback(exc, data.secrets), now=now)
         else:
-            jobs.postpone(session, job, delay=delay, error=_error_text(exc),
-                          traceback=_traceback(exc), now=now)
-        jobs.add_log(session, job, f"{_error_text(exc)} (try {data.attempts})",
+            jobs.postpone(session, job, delay=delay, error=_error_text(exc, data.secrets),
+                          traceback=_traceback(exc, data.secrets), now=now)
+        jobs.add_log(session, job, f"{_error_text(exc, data.secrets)} (try {data.attempts})",
                      level="warning")
         return job.state
 
 
 def _failed(ctx: WorkerContext, data: _JobInput, exc: Exception, now: dt.datetime | None) -> str:
-    logger.info("job %s failed: %s", data.job_id, _error_text(exc))
+    error = _error_text(exc, data.secrets)
+    logger.info("job %s failed: %s", data.job_id, error)
     with ctx.db.session() as session:
         job = session.get(Job, data.job_id)
         assert job is not None
-        jobs.fail(session, job, error=_error_text(exc), traceback=_traceback(exc), now=now)
-        jobs.add_log(session, job, _error_text(exc), level="error")
+        jobs.fail(session, job, error=error, traceback=_traceback(exc, data.secrets), now=now)
+        jobs.add_log(session, job, error, level="error")
         return job.state
 

@@ -1,0 +1,37 @@
+"""Build the right Odoo client for a protocol name."""
+
+from __future__ import annotations
+
+from connector.errors import ConfigurationError
+from connector.odoo.base import OdooClient
+from connector.odoo.jsonrpc import JsonRpcClient
+from connector.odoo.xmlrpc import XmlRpcClient
+from connector.settings import Secret
+
+#: protocol name -> (client class, over TLS)
+PROTOCOLS: dict[str, tuple[type[OdooClient], bool]] = {
+    "jsonrpc": (JsonRpcClient, False),
+    "jsonrpc+ssl": (JsonRpcClient, True),
+    "xmlrpc": (XmlRpcClient, False),
+    "xmlrpcs": (XmlRpcClient, True),
+}
+
+
+def make_client(url: str, database: str, login: str, password: str | Secret,
+                protocol: str = "jsonrpc", timeout: float = 30.0,
+                retry_delay: float = 0.2) -> OdooClient:
+    """Return an Odoo client for ``protocol``; nothing is sent until the first call.
+
+    ``url`` may carry the scheme and port (``http://host:8069``); the SSL protocols
+    (``jsonrpc+ssl``, ``xmlrpcs``) need an ``https://`` URL or a bare ``host:port``.
+    """
+    name = (protocol or "").strip().lower()
+    if name == "json2":
+        raise ConfigurationError(
+            "protocol 'json2' (Odoo 19 JSON-2 API) is not yet supported; use jsonrpc or xmlrpc")
+    if name not in PROTOCOLS:
+        raise ConfigurationError(
+            f"unknown Odoo protocol {protocol!r}; use one of {', '.join(PROTOCOLS)}")
+    cls, ssl = PROTOCOLS[name]
+    return cls(url, database, login, password, ssl=ssl, timeout=timeout,
+               retry_delay=retry_delay)

@@ -1,0 +1,266 @@
+"""The sandbox policy at compile time: how task, common and protected code is compiled.
+
+Code is compiled with RestrictedPython, which rewrites attribute access, item access, iteration,
+unpacking and in-place operators into calls of guard functions (``_getattr_``, ``_getitem_`` …)
+supplied by :mod:`worker.runtime.guards`. RestrictedPython alone is not a sandbox (it has had
+escapes through frames, ``str.format`` field paths, ``AttributeError.obj`` and ``try/except*``),
+so the checks here are stricter than its defaults, and the job layer also runs user code in a
+separate, resource-limited process (:mod:`worker.runtime.isolation`).
+
+Layers (``where``):
+
+* ``protected`` – written by Managers; may ``import`` modules of the operator's allow-list and
+  sees ``secrets``;
+* ``common`` and ``task`` – no ``import``, no ``secrets``.
+
+Private names (``_helper``) may be defined and used in every layer: they are how upper layers
+keep things to themselves (they are not passed down). Dunder names, RestrictedPython's own
+``_name_`` helpers and *attributes* starting with ``_`` stay forbidden everywhere.
+"""
+
+from __future__ import annotations
+
+import ast
+import collections
+import hashlib
+import re
+import threading
+import types
+from collections.abc import Iterable
+from typing import Any
+
+from RestrictedPython import compile_restricted_exec
+from RestrictedPython.transformer import INSPECT_ATTRIBUTES, RestrictingNodeTransformer
+
+from connector.errors import CodeError
+from worker.runtime.guards import (
+    BLOCKED_ATTRIBUTES,
+    LAYERS,
+    PUBLIC_PRIVATE_ATTRIBUTE,
+    USER_MODULE,
+    allowed_module,
+    check_where,
+    layer_globals,
+    safe_getattr,
+)
+
+__all__ = [
+    "HANDLER_NAMES", "LAYERS", "USER_MODULE", "check_code", "compile_code", "default_allowlist",
+    "layer_globals", "safe_getattr", "source_of",
+]
+
+HANDLER_NAMES = ("handle_cron", "handle_db", "handle_webhook", "handle_button")
+_PRIVATE_NAME = re.compile(r"_[A-Za-z][A-Za-z0-9_]*\Z")
+_RESERVED_PRIVATE = re.compile(r"_print\Z|_tmp\d+\Z")
+
+
+def default_allowlist() -> tuple[str, ...]:
+    """The operator's import allow-list (``SYNCSTUDIO_IMPORT_ALLOWLIST``) or its default."""
+    from connector.errors import ConfigurationError
+    from connector.settings import Settings
+
+    try:
+        return tuple(Settings.from_env().import_allowlist)
+    except ConfigurationError:
+        # An unrelated bad setting must not make every code check fail: use the default list.
+        return tuple(Settings.__dataclass_fields__["import_allowlist"].default)
+
+
+# --------------------------------------------------------------------------------------------
+# Compilation
+# --------------------------------------------------------------------------------------------
+
+
+class Refusal(str):
+    """One compile-time refusal: the message, with the position RestrictedPython does not keep."""
+
+    lineno: int | None
+    col: int | None
+
+    def __new__(cls, message: str, lineno: int | None, col: int | None) -> Refusal:
+        self = super().__new__(cls, message)
+        self.lineno = lineno
+        self.col = col
+        return self
+
+
+class SandboxTransformer(RestrictingNodeTransformer):
+    """RestrictedPython's policy, plus positions, layer-dependent imports and private names."""
+
+    where = "task"
+    allowlist: tuple[str, ...] = ()
+
+    def error(self, node: ast.AST, info: str) -> None:
+        lineno = getattr(node, "lineno", None)
+        col = getattr(node, "col_offset", None)
+        self.errors.append(Refusal(info, lineno, None if col is None else col + 1))
+
+    def check_name(self, node: Any, name: str | None, allow_magic_methods: bool = False) -> None:
+        # ``_helper`` names are how upper layers hide things from lower ones; only dunders and
+        # RestrictedPython's own helper names (``_getattr_``, ``_print``, ``_tmp0``) stay out.
+        if (name and _PRIVATE_NAME.match(name) and not name.endswith("_")
+                and not _RESERVED_PRIVATE.match(name)):
+            return
+        super().check_name(node, name, allow_magic_methods)
+
+    def _check_modules(self, node: ast.AST, names: list[str]) -> None:
+        if self.where != "protected":
+            self.error(node, "import is only allowed in protected code; ask a Manager to import "
+                             "the module there and expose what you need")
+            return
+        for name in names:
+            if not allowed_module(name, self.allowlist):
+                allowed = ", ".join(self.allowlist) or "none"
+                self.error(node, f"module {name!r} is not in the import allow-list "
+                                 f"(allowed: {allowed})")
+
+    def visit_Import(self, node: ast.Import) -> Any:
+        self._check_modules(node, [alias.name for alias in node.names])
+        return super().visit_Import(node)
+
+    def visit_ImportFrom(self, node: ast.ImportFrom) -> Any:
+        if node.level:
+            self.error(node, "relative imports are not allowed")
+        else:
+            self._check_modules(node, [node.module or ""])
+        return super().visit_ImportFrom(node)
+
+    def visit_Attribute(self, node: ast.Attribute) -> Any:
+        # ``record._name`` is how Odoo code reads a model name (the seeds document
+        # ``link.odoo._name``); the run-time guard allows it on recordsets only.
+        if node.attr == PUBLIC_PRIVATE_ATTRIBUTE and isinstance(node.ctx, ast.Load):
+            node = self.node_contents_visit(node)
+            new_node = ast.Call(func=ast.Name("_getattr_", ast.Load()),
+                                args=[node.value, ast.Constant(node.attr)], keywords=[])
+            ast.copy_location(new_node, node)
+            return ast.fix_missing_locations(new_node)
+        # RestrictedPython refuses its own list; refuse ours as early (mro stays a run-time
+        # check: a record field could be called that).
+        if (node.attr in BLOCKED_ATTRIBUTES and node.attr not in INSPECT_ATTRIBUTES
+                and node.attr != "mro"):
+            self.error(node, f'"{node.attr}" is not accessible in the sandbox')
+        return super().visit_Attribute(node)
+
+    def visit_TryStar(self, node: ast.AST) -> Any:
+        # except* hands handlers ExceptionGroup objects built outside the guards (a known
+        # RestrictedPython escape); plain try/except covers every real need.
+        self.error(node, "try/except* is not allowed; use try/except")
+
+
+_POLICIES: dict[tuple[str, tuple[str, ...]], type[SandboxTransformer]] = {}
+
+
+def _policy(where: str, allowlist: tuple[str, ...]) -> type[SandboxTransformer]:
+    # compile_restricted_exec takes a policy *class*: make one per layer and allow-list.
+    key = (where, allowlist)
+    policy = _POLICIES.get(key)
+    if policy is None:
+        policy = type(f"SandboxTransformer_{where}", (SandboxTransformer,),
+                      {"where": where, "allowlist": allowlist})
+        _POLICIES[key] = policy
+    return policy
+
+
+class _CodeCache:
+    """A small thread-safe LRU of compiled code, so each job does not recompile its project."""
+
+    def __init__(self, size: int = 512) -> None:
+        self.size = size
+        self.items: collections.OrderedDict[tuple[Any, ...], types.CodeType] = (
+            collections.OrderedDict())
+        self.sources: dict[str, str] = {}
+        self.lock = threading.Lock()
+
+    def get(self, key: tuple[Any, ...]) -> types.CodeType | None:
+        with self.lock:
+            code = self.items.get(key)
+            if code is not None:
+                self.items.move_to_end(key)
+            return code
+
+    def put(self, key: tuple[Any, ...], code: types.CodeType, filename: str,
+            source: str) -> None:
+        with self.lock:
+            self.items[key] = code
+            self.sources[filename] = source
+            while len(self.items) > self.size:
+                self.items.popitem(last=False)
+            while len(self.sources) > self.size:
+                self.sources.pop(next(iter(self.sources)))
+
+    def clear(self) -> None:
+        with self.lock:
+            self.items.clear()
+            self.sources.clear()
+
+
+CODE_CACHE = _CodeCache()
+
+
+def source_of(filename: str) -> str | None:
+    """The source compiled under ``filename`` (a code object's; for tracebacks)."""
+    return CODE_CACHE.sources.get(filename)
+
+
+def _parse(source: str, filename: str, where: str) -> ast.Module:
+    try:
+        return ast.parse(source, filename, "exec")
+    except SyntaxError as exc:
+        raise CodeError(f"syntax error: {exc.msg}", lineno=exc.lineno, col=exc.offset,
+                        where=where) from None
+    except ValueError as exc:  # e.g. a NUL byte in the source
+        raise CodeError(f"cannot read the code: {exc}", where=where) from None
+
+
+def compile_code(source: str, where: str = "task", *, filename: str | None = None,
+                 allowlist: Iterable[str] | None = None) -> types.CodeType:
+    """Compile ``source`` for layer ``where``; raise :class:`CodeError` if it is refused.
+
+    Results are cached by source hash, layer, file name and allow-list.
+    """
+    check_where(where)
+    allowed = tuple(default_allowlist() if allowlist is None else allowlist)
+    filename = filename or f"<{where}>"
+    digest = hashlib.sha256(source.encode("utf-8", "surrogatepass")).hexdigest()
+    key = (digest, where, filename, allowed)
+    code = CODE_CACHE.get(key)
+    if code is not None:
+        return code
+    tree = _parse(source, filename, where)
+    # The code's file name carries the source hash, so a traceback finds the right source even
+    # when two projects' "<common>" codes are cached side by side; tracebacks hide the hash.
+    code_filename = f"{filename[:-1]}#{digest[:12]}>" if filename.endswith(">") else filename
+    try:
+        result = compile_restricted_exec(tree, code_filename, policy=_policy(where, allowed))
+    except SyntaxError as exc:  # raised by compile() itself: 'return' outside function …
+        raise CodeError(f"syntax error: {exc.msg}", lineno=exc.lineno, col=exc.offset,
+                        where=where) from None
+    if result.errors:
+        first = min(result.errors, key=lambda e: (getattr(e, "lineno", None) or 0,
+                                                  getattr(e, "col", None) or 0))
+        message = str(first)
+        # RestrictedPython's own messages (if any slipped past our override) start "Line N: ".
+        message = re.sub(r"^Line \d+: ", "", message)
+        raise CodeError(message, lineno=getattr(first, "lineno", None),
+                        col=getattr(first, "col", None), where=where)
+    assert result.code is not None
+    CODE_CACHE.put(key, result.code, code_filename, source)
+    return result.code
+
+
+def check_code(source: str, where: str = "task", require_handler: bool = False,
+               allowlist: Iterable[str] | None = None) -> None:
+    """Refuse code that would fail at run time; raise :class:`CodeError` with line and column.
+
+    ``where`` is ``task``, ``common`` or ``protected``. With ``require_handler`` the code must
+    define at least one of ``handle_cron``, ``handle_db``, ``handle_webhook``, ``handle_button``.
+    ``allowlist`` is the import allow-list of protected code (default: the settings').
+    """
+    compile_code(source, where, allowlist=allowlist)
+    if require_handler:
+        tree = _parse(source, f"<{where}>", where)
+        defined = {node.name for node in tree.body if isinstance(node, ast.FunctionDef)}
+        if not defined.intersection(HANDLER_NAMES):
+            raise CodeError("the code must define at least one of handle_cron(), "
+                            "handle_db(records), handle_webhook(httprequest), handle_button()",
+                            where=where)
