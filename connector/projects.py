@@ -35,6 +35,7 @@ PROTOCOLS = ("jsonrpc", "jsonrpc+ssl", "xmlrpc", "xmlrpcs", "json2")
 INTERVAL_UNITS = ("minutes", "hours", "days", "weeks", "months")
 DELAY_UNITS = ("minutes", "hours", "days", "months")
 WEBHOOK_TYPES = ("json", "form")
+LIMIT_KEYS = ("cpu_seconds", "memory_mb", "wall_seconds")
 TRIGGER_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 ENV_RE = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$")
 
@@ -140,6 +141,7 @@ class ProjectImporter:
         project.common_code = data.get("common_code") or ""
         if data.get("odoo") is not None:
             project.connection = self._connection(data["odoo"])
+        self._limits(project, data.get("limits") or {})
         self._params(project, data.get("params") or {})
         self._secrets(project, data.get("secrets") or [])
         self.session.flush()
@@ -185,6 +187,21 @@ class ProjectImporter:
         if password is not None:
             conn.password_enc = self.box.encrypt(password)
         return conn
+
+    def _limits(self, project: Project, limits: Any) -> None:
+        if not isinstance(limits, dict):
+            raise ProjectFileError("limits: must be a mapping of cpu_seconds, memory_mb, "
+                                   "wall_seconds")
+        unknown = set(limits) - set(LIMIT_KEYS)
+        if unknown:
+            raise ProjectFileError(f"limits: unknown key(s) {', '.join(sorted(unknown))}; "
+                                   f"use {', '.join(LIMIT_KEYS)}")
+        for key in LIMIT_KEYS:
+            value = limits.get(key)
+            if value is not None and (not isinstance(value, int | float)
+                                      or isinstance(value, bool) or value <= 0):
+                raise ProjectFileError(f"limits.{key}: must be a number above 0")
+            setattr(project, f"job_{key}", value)
 
     def _params(self, project: Project, params: Any) -> None:
         if not isinstance(params, dict):
@@ -329,6 +346,10 @@ def export_project(project: Project) -> dict[str, Any]:
                         "protocol": conn.protocol}
         if conn.timeout != 30.0:
             data["odoo"]["timeout"] = conn.timeout
+    limits = {key: getattr(project, f"job_{key}") for key in LIMIT_KEYS
+              if getattr(project, f"job_{key}") is not None}
+    if limits:
+        data["limits"] = limits
     data["params"] = {p.key: p.value for p in project.params}
     data["secrets"] = [s.key for s in project.secrets]
     data["protected_code"] = project.protected_code

@@ -10,7 +10,7 @@ from connector import jobs
 from connector.projects import ProjectImporter, parse
 from connector.settings import Settings
 from connector.store.crypto import SecretBox
-from connector.store.models import Job, Log, Trigger
+from connector.store.models import Job, Log, Project, Trigger
 from worker.executor import WorkerContext, execute
 
 PROJECT = """
@@ -30,6 +30,19 @@ tasks:
                   pass
           if mode == "leak":
               raise ValueError("token is %s" % data["guess"])
+          if mode == "power":
+              return 10 ** 10 ** 10
+          if mode == "string":
+              return len("x" * (10 * 1024 ** 3))
+          if mode == "recurse":
+              def down(n):
+                  return down(n + 1)
+              return down(0)
+          if mode == "flood":
+              n = 0
+              while True:
+                  add_job("handle_button")({"mode": "plain"})
+                  n += 1
           if mode == "warn":
               log("careful", LOG_WARNING)
           log("ok %d" % token_length())
@@ -48,7 +61,7 @@ tasks:
 @pytest.fixture
 def ctx(home, sqlite_db):
     settings = Settings.from_env({"SYNCSTUDIO_HOME": str(home)}, job_cpu_seconds=1.0,
-                                 job_wall_seconds=10.0)
+                                 job_wall_seconds=10.0, job_max_subjobs=50)
     with sqlite_db.session() as session:
         ProjectImporter(session, SecretBox.from_settings(settings),
                         environ={"TOKEN": "s3cr3t-value"}).import_data(parse(PROJECT))
@@ -84,6 +97,30 @@ def test_cpu_limit_fails_the_job_and_the_next_job_runs(ctx):
     assert "CPU time limit of 1 s" in job.error
     outcome, job, _logs = press(ctx, {"mode": "after"})
     assert job.state == "done"
+
+
+@pytest.mark.parametrize("mode,fragment", [
+    ("power", "CPU time limit of 1 s"),
+    ("string", "memory limit of 256 MB"),
+    ("recurse", "RecursionError"),
+    ("flood", "at most 50 sub-jobs"),
+])
+def test_resource_bombs_fail_the_job_and_the_worker_goes_on(ctx, mode, fragment):
+    _outcome, job, _logs = press(ctx, {"mode": mode})
+    assert job.state == "failed"
+    assert fragment in job.error
+    with ctx.db.session() as session:
+        assert len(list(session.scalars(select(Job).where(Job.parent_id == job.id)))) <= 50
+    _outcome, job, _logs = press(ctx, {"mode": "after"})
+    assert job.state == "done"
+
+
+def test_project_limits_override_the_settings(ctx):
+    with ctx.db.session() as session:
+        project = session.scalar(select(Project))
+        project.job_cpu_seconds = 0.5
+    _outcome, job, _logs = press(ctx, {"mode": "loop"})
+    assert "CPU time limit of 0.5 s" in job.error
 
 
 def test_secret_values_never_reach_job_errors(ctx):

@@ -36,6 +36,10 @@ logger = logging.getLogger("syncstudio.worker")
 WARNING_LEVELS = ("warning", "error", "critical")
 
 
+class JobLimitError(SyncStudioError):
+    """Raised when a job adds more sub-jobs than ``SYNCSTUDIO_JOB_MAX_SUBJOBS`` allows."""
+
+
 @dataclasses.dataclass
 class WorkerContext:
     """What a worker needs to run jobs: settings, the own database, secrets and Odoo clients."""
@@ -121,6 +125,7 @@ def execute(ctx: WorkerContext, job_id: int, *, call_args: tuple[Any, ...] | Non
     if data is None:
         return None
     levels: list[str] = []
+    added: list[int] = []
 
     def log(message: Any, level: str = "info", type: str = "server") -> None:
         level = str(level).lower()
@@ -136,6 +141,10 @@ def execute(ctx: WorkerContext, job_id: int, *, call_args: tuple[Any, ...] | Non
                 max_retries: int | None = None, description: str | None = None,
                 identity_key: str | None = None) -> Callable[..., int | None]:
         def delay(*args: Any, **kwargs: Any) -> int | None:
+            if len(added) >= ctx.settings.job_max_subjobs:
+                raise JobLimitError(f"a job may add at most {ctx.settings.job_max_subjobs} "
+                                    "sub-jobs (SYNCSTUDIO_JOB_MAX_SUBJOBS)")
+            added.append(1)
             # queue_job's eta: seconds from now, a timedelta, or a (naive UTC) datetime.
             eta_value = eta
             if isinstance(eta, int | float):
@@ -174,6 +183,13 @@ def execute(ctx: WorkerContext, job_id: int, *, call_args: tuple[Any, ...] | Non
     return outcome
 
 
+def project_limits(settings: Settings, project: Project) -> Limits:
+    """The sandbox limits of ``project``: its own overrides, else the settings'."""
+    return Limits(cpu_seconds=project.job_cpu_seconds or settings.job_cpu_seconds,
+                  memory_mb=project.job_memory_mb or settings.job_memory_mb,
+                  wall_seconds=project.job_wall_seconds or settings.job_wall_seconds)
+
+
 def no_client() -> None:
     """The Odoo client of a project without a connection (picklable for the sandbox process)."""
     return None
@@ -199,8 +215,8 @@ def _run(ctx: WorkerContext, data: _JobInput, call_args: tuple[Any, ...] | None,
     conn = data.project.connection
     if ctx.settings.isolation:
         connection: Any = connection_params(conn, ctx.box) if conn is not None else no_client
-        return run_isolated(connection=connection, limits=Limits.from_settings(ctx.settings),
-                            **common)
+        limits = project_limits(ctx.settings, data.project)
+        return run_isolated(connection=connection, limits=limits, **common)
     client = ctx.pool.get(conn) if conn is not None else None
     return run_handler(client=client, **common)
 

@@ -76,6 +76,10 @@ class Project(Base):
     )
     protected_code: Mapped[str] = mapped_column(Text, default="")
     common_code: Mapped[str] = mapped_column(Text, default="")
+    # Per-project overrides of the sandbox limits (None: the settings' values).
+    job_cpu_seconds: Mapped[float | None] = mapped_column(Float, default=None)
+    job_memory_mb: Mapped[int | None] = mapped_column(Integer, default=None)
+    job_wall_seconds: Mapped[float | None] = mapped_column(Float, default=None)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
 

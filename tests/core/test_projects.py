@@ -150,3 +150,19 @@ def test_code_check_refusal_is_reported_with_position(db, box):
     with pytest.raises(ProjectFileError,
                        match=r"tasks\[0\]\.code: task: invalid syntax \(line 2, column 5\)"):
         do_import(db, box, PROJECT, check_code=check)
+
+
+def test_limits_round_trip_and_bad_limits(db, box):
+    text = PROJECT.replace("active: true\n",
+                           "active: true\nlimits: {cpu_seconds: 5, memory_mb: 128}\n")
+    do_import(db, box, text)
+    with db.session() as session:
+        project = session.scalar(select(Project))
+        assert (project.job_cpu_seconds, project.job_memory_mb, project.job_wall_seconds) == \
+            (5, 128, None)
+        assert export_project(project)["limits"] == {"cpu_seconds": 5, "memory_mb": 128}
+    with pytest.raises(ProjectFileError, match="limits: unknown key"):
+        do_import(db, box, PROJECT.replace("active: true\n", "active: true\nlimits: {cpu: 1}\n"))
+    with pytest.raises(ProjectFileError, match="limits.memory_mb: must be a number above 0"):
+        do_import(db, box, PROJECT.replace("active: true\n",
+                                           "active: true\nlimits: {memory_mb: -1}\n"))
