@@ -240,6 +240,27 @@ def project() -> None:
     """Projects as YAML files."""
 
 
+def find_project(session: Any, name: str) -> Any:
+    """The project called ``name``, or a NotFoundError naming it."""
+    from connector.store.models import Project
+
+    project = session.scalar(select(Project).where(Project.name == name))
+    if project is None:
+        raise NotFoundError(f"no project named {name!r}")
+    return project
+
+
+def probe_connection(params: dict[str, Any]) -> dict[str, Any]:
+    """Log in with connection ``params`` and return the server version and user."""
+    from connector.odoo import make_client
+
+    client = make_client(**params)
+    try:
+        return client.test_connection()
+    finally:
+        client.close()
+
+
 def code_check(source: str, where: str, require_handler: bool) -> None:
     """The sandbox policy's save-time check, as the saving layer passes it to the core."""
     from worker.runtime import check_code
@@ -256,7 +277,6 @@ def code_check(source: str, where: str, require_handler: bool) -> None:
 def project_import(file: str, check: bool) -> None:
     """Create or update a project from a YAML FILE."""
     from connector.connections import connection_params
-    from connector.odoo import make_client
     from connector.projects import ProjectImporter, load_file
     from connector.store.crypto import SecretBox
 
@@ -270,11 +290,7 @@ def project_import(file: str, check: bool) -> None:
         name = proj.name
         if check and proj.connection is not None:
             # Inside the transaction: a wrong password or an unreachable Odoo saves nothing.
-            client = make_client(**connection_params(proj.connection, box))
-            try:
-                info = client.test_connection()
-            finally:
-                client.close()
+            info = probe_connection(connection_params(proj.connection, box))
     click.echo(f"project {name!r} imported: {tasks} task(s), {triggers} trigger(s)")
     if check and data.get("odoo"):
         click.echo(f"Odoo {info.get('server_version')} reached as {info.get('user')}")
@@ -291,24 +307,16 @@ def connection() -> None:
 def connection_test(project_name: str) -> None:
     """Log in to the Odoo of PROJECT and print the server version and the user."""
     from connector.connections import connection_params
-    from connector.odoo import make_client
     from connector.store.crypto import SecretBox
-    from connector.store.models import Project
 
     settings = load_settings()
     box = SecretBox.from_settings(settings)
     with open_db(settings).session() as session:
-        proj = session.scalar(select(Project).where(Project.name == project_name))
-        if proj is None:
-            raise NotFoundError(f"no project named {project_name!r}")
+        proj = find_project(session, project_name)
         if proj.connection is None:
             raise ConfigurationError(f"project {project_name!r} has no Odoo connection")
         params = connection_params(proj.connection, box)
-    client = make_client(**params)
-    try:
-        info = client.test_connection()
-    finally:
-        client.close()
+    info = probe_connection(params)
     click.echo(f"OK: Odoo {info.get('server_version')} at {params['url']}, database "
                f"{params['database']}, user {info.get('user')} (uid {info.get('uid')})")
 
@@ -320,13 +328,10 @@ def connection_test(project_name: str) -> None:
 def project_export(name: str, output: Any) -> None:
     """Write project NAME as YAML (secret names only, never values)."""
     from connector.projects import dump_yaml, export_project
-    from connector.store.models import Project
 
     settings = load_settings()
     with open_db(settings).session() as session:
-        proj = session.scalar(select(Project).where(Project.name == name))
-        if proj is None:
-            raise NotFoundError(f"no project named {name!r}")
+        proj = find_project(session, name)
         output.write(dump_yaml(export_project(proj)))
 
 
@@ -342,7 +347,7 @@ def secret() -> None:
 def secret_set(project_name: str, name: str) -> None:
     """Set secret NAME of PROJECT to the value read from standard input."""
     from connector.store.crypto import SecretBox
-    from connector.store.models import Project, ProjectSecret
+    from connector.store.models import ProjectSecret
 
     value = sys.stdin.read().rstrip("\n")
     if not value:
@@ -351,9 +356,7 @@ def secret_set(project_name: str, name: str) -> None:
     settings = load_settings()
     box = SecretBox.from_settings(settings)
     with open_db(settings).session() as session:
-        proj = session.scalar(select(Project).where(Project.name == project_name))
-        if proj is None:
-            raise NotFoundError(f"no project named {project_name!r}")
+        proj = find_project(session, project_name)
         row = next((s for s in proj.secrets if s.key == name), None)
         if row is None:
             row = ProjectSecret(key=name)
@@ -376,7 +379,7 @@ def trigger() -> None:
 def trigger_run(project_name: str, trigger_name: str, data: str | None) -> None:
     """Run a button or cron trigger now, in this process, and print its job and logs."""
     from connector import jobs
-    from connector.store.models import Project, Trigger
+    from connector.store.models import Trigger
     from worker.executor import WorkerContext, execute
 
     settings = load_settings()
@@ -388,9 +391,7 @@ def trigger_run(project_name: str, trigger_name: str, data: str | None) -> None:
         except ValueError as exc:
             raise ConfigurationError(f"--data is not valid JSON: {exc}") from None
     with database.session() as session:
-        proj = session.scalar(select(Project).where(Project.name == project_name))
-        if proj is None:
-            raise NotFoundError(f"no project named {project_name!r}")
+        proj = find_project(session, project_name)
         trig = session.scalar(select(Trigger).where(Trigger.project_id == proj.id,
                                                     Trigger.trigger_name == trigger_name))
         if trig is None:
