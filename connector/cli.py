@@ -450,11 +450,13 @@ def _print_job(database: Database, job_id: int) -> None:
 @click.option("--trigger", "trigger_name", default=None)
 @click.option("--level", type=click.Choice(["debug", "info", "warning", "error", "critical"]))
 @click.option("--status", type=click.Choice(["success", "fail"]))
-@click.option("--since", default=None, help="ISO time, e.g. 2026-11-23T10:00 (UTC).")
+@click.option("--since", default=None, help="Jobs started at or after this ISO time (UTC).")
+@click.option("--until", default=None, help="Jobs started before this ISO time (UTC).")
 @click.option("--limit", default=200, show_default=True, type=int)
 @one_line_errors
 def logs(project_name: str | None, task_name: str | None, trigger_name: str | None,
-         level: str | None, status: str | None, since: str | None, limit: int) -> None:
+         level: str | None, status: str | None, since: str | None, until: str | None,
+         limit: int) -> None:
     """Print execution logs, newest last, filtered like the dashboard's."""
     from connector.store.models import Job, Log, Project, Task, Trigger
 
@@ -473,11 +475,13 @@ def logs(project_name: str | None, task_name: str | None, trigger_name: str | No
         query = query.where(Job.state == "failed")
     elif status == "success":
         query = query.where(Job.state.in_(("done", "done_warnings")))
-    if since:
-        try:
-            query = query.where(Job.started_at >= dt.datetime.fromisoformat(since))
-        except ValueError:
-            raise ConfigurationError(f"--since {since!r} is not an ISO date/time") from None
+    for option, value, compare in (("--since", since, Job.started_at.__ge__),
+                                   ("--until", until, Job.started_at.__lt__)):
+        if value:
+            try:
+                query = query.where(compare(dt.datetime.fromisoformat(value)))
+            except ValueError:
+                raise ConfigurationError(f"{option} {value!r} is not an ISO date/time") from None
     settings = load_settings()
     with open_db(settings).session() as session:
         rows = list(session.execute(query.order_by(Log.id.desc()).limit(limit)))

@@ -185,3 +185,37 @@ def test_bad_setting_gives_one_line(runner):
 def test_worker_without_broker_explains(runner):
     line = one_line_error(runner.invoke(main, ["worker"]))
     assert "SYNCSTUDIO_BROKER_URL" in line
+
+
+def test_logs_filters(runner, tmp_path, odoo_sim):
+    path = write_project(tmp_path, url=odoo_sim.url, database=odoo_sim.database,
+                         password="admin", protocol="jsonrpc")
+    with open(path) as handle:
+        text = handle.read().replace('log("clicked")', 'log("clicked", LOG_WARNING)')
+    text += """  - name: Other
+    code: |
+      def handle_button():
+          log("other ran")
+          raise ValueError("nope")
+    triggers:
+      button: [{trigger_name: OTHER}]
+"""
+    with open(path, "w") as handle:
+        handle.write(text)
+    assert runner.invoke(main, ["project", "import", path]).exit_code == 0
+    assert runner.invoke(main, ["trigger", "run", "Probe", "PRESS"]).exit_code == 0
+    failed = runner.invoke(main, ["trigger", "run", "Probe", "OTHER"])
+    assert failed.exit_code == 1
+    assert "failed" in failed.output and "ValueError: nope" in failed.output
+
+    def logs(*args):
+        result = runner.invoke(main, ["logs", *args])
+        assert result.exit_code == 0, result.output
+        return result.output
+
+    assert "clicked" in logs("--task", "T") and "other ran" not in logs("--task", "T")
+    assert "other ran" in logs("--trigger", "OTHER") and "clicked" not in logs("--trigger", "OTHER")
+    assert "clicked" in logs("--level", "warning") and "other ran" not in logs("--level", "warning")
+    assert "nope" in logs("--status", "fail") and "clicked" not in logs("--status", "fail")
+    assert "clicked" in logs("--since", "2000-01-01") and logs("--until", "2000-01-01") == ""
+    assert "not an ISO date/time" in one_line_error(runner.invoke(main, ["logs", "--until", "x"]))
