@@ -209,7 +209,8 @@ def test_task_code_end_to_end_rpc_count(client, spy, partners):
     result = run_handler(client=spy, task_code=task, handler="handle_db",
                          records=("res.partner", partners), allowlist=(),
                          log=lambda message, level: logs.append(message))
-    assert result == ("Runtime 000 <p0@example.com>", "synced")
+    # Odoo's HTML field cleaner wraps plain text in a paragraph, and the re-read shows it.
+    assert result == ("Runtime 000 <p0@example.com>", "<p>synced</p>")
     assert logs == ["100"]
     # fields_get + name + email + write + the re-read of 'comment' after the write
     assert client.calls[("res.partner", "read")] == 3

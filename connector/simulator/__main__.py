@@ -1,0 +1,40 @@
+"""``python -m connector.simulator --port 8069``: run an Odoo 17 simulator."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+
+from . import serve
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse arguments and serve until interrupted."""
+    parser = argparse.ArgumentParser(prog="python -m connector.simulator",
+                                     description="Run an Odoo 17 RPC simulator.")
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    parser.add_argument("--port", type=int, default=8069, help="TCP port (default 8069)")
+    parser.add_argument("--database", default="odootest", help="database name")
+    parser.add_argument("--path", default=None,
+                        help="SQLite file to keep the data in (default: a temporary file)")
+    parser.add_argument("--auditlog", action="store_true",
+                        help="install the OCA auditlog models (no rule is subscribed)")
+    parser.add_argument("--audit-model", action="append", default=[], metavar="MODEL",
+                        help="with --auditlog: subscribe a full rule on MODEL (repeatable)")
+    parser.add_argument("--no-demo", dest="demo", action="store_false",
+                        help="load base data only, no demo partners")
+    args = parser.parse_args(argv)
+    # SIGTERM (as sent by process managers and tests) stops cleanly, removing temp files.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    print(f"Odoo simulator on http://{args.host}:{args.port} database={args.database} "
+          "login=admin password=admin", file=sys.stderr, flush=True)
+    if args.audit_model and not args.auditlog:
+        parser.error("--audit-model needs --auditlog")
+    serve(args.host, args.port, args.database, args.auditlog, args.demo, args.path,
+          audit_models=args.audit_model)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
