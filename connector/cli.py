@@ -404,6 +404,7 @@ def trigger_run(project_name: str, trigger_name: str, data: str | None) -> None:
             button_data = payload if payload is not None else trig.data
             args = [button_data] if button_data is not None else []
         job = jobs.record_trigger_job(session, trig, args=args, user="cli")
+        job.state = "enqueued"  # it runs right here: a running dispatcher must not send it too
         job_id = job.id
     ctx = WorkerContext.from_settings(settings, database)
     execute(ctx, job_id)

@@ -66,6 +66,15 @@ def due_jobs(session: Session, now: dt.datetime | None = None, limit: int = 500)
     return list(session.scalars(query))
 
 
+def claim(session: Session, job_id: int, now: dt.datetime | None = None) -> bool:
+    """Move a pending job to enqueued; False when it is no longer pending (another dispatcher
+    claimed it first), so no two dispatchers send the same row."""
+    result = session.execute(
+        update(Job).where(Job.id == job_id, Job.state == "pending")
+        .values(state="enqueued", enqueued_at=now or utcnow()))
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
 def mark_enqueued(session: Session, job_id: int, now: dt.datetime | None = None) -> bool:
     """Move a pending (or re-sent) job to enqueued; False if another process took it first."""
     result = session.execute(

@@ -35,7 +35,11 @@ class Service:
         self.db = self.ctx.db
         self.broker = broker or make_broker(settings)
         self.actor = declare_actors(self.broker, self.ctx)
-        self.dispatcher = Dispatcher(self.db, self.actor, requeue_after=settings.requeue_after)
+        # A job may legitimately run up to its wall-clock limit: only after that (and a margin)
+        # does a started job count as lost.
+        self.dispatcher = Dispatcher(
+            self.db, self.actor, requeue_after=settings.requeue_after,
+            started_after=max(settings.requeue_after, settings.job_wall_seconds + 60))
         self.ctx.wake_dispatcher = self.dispatcher.wake
         self.poller = Poller(self.db, self.ctx.pool, batch_size=settings.batch_size,
                              interval=settings.poll_interval, on_jobs=self.dispatcher.wake)

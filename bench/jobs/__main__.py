@@ -1,0 +1,489 @@
+"""``python -m bench.jobs``: job throughput, webhook requests/s, own database size, web RSS.
+
+Everything runs against the real services of this machine (Redis, PostgreSQL) and real
+``syncstudio`` processes on loopback; a fresh PostgreSQL database and a Redis database of their
+own are used and dropped/emptied afterwards. Figures on a shared 2-core machine are noisy: the
+load average is printed with them.
+
+1. Jobs/s end to end through Redis: N jobs of a trivial handler are recorded, then dispatched;
+   the time is from the first send until every row is ``done``, with 1 and then 2
+   ``syncstudio worker`` processes.
+2. Webhook requests/s: ``wrk`` (else a threaded Python client) against ``syncstudio web``
+   (waitress) with a JSON webhook whose handler returns a small dict, for a fixed duration;
+   the web process's peak RSS (and that of its sandbox processes) is sampled meanwhile.
+3. Own database size per 100,000 finished jobs with two log lines each, inserted directly:
+   the SQLite file's growth and PostgreSQL's ``pg_total_relation_size`` of ``job`` + ``log``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime as dt
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from cryptography.fernet import Fernet
+from sqlalchemy import create_engine, func, insert, select, text
+
+from connector import jobs
+from connector.projects import ProjectImporter, parse
+from connector.settings import Settings
+from connector.store import migrate
+from connector.store.crypto import SecretBox
+from connector.store.db import Database
+from connector.store.models import Job, Log, Project, Trigger
+
+PG_ADMIN = os.environ.get("SYNCSTUDIO_BENCH_PG_ADMIN",
+                          "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+REDIS_URL = os.environ.get("SYNCSTUDIO_BENCH_REDIS", "redis://127.0.0.1:6379/12")
+# `syncstudio` with this interpreter, whatever the PATH holds.
+CLI = [sys.executable, "-c",
+       "import sys; from connector.cli import main; sys.argv[0] = 'syncstudio'; main()"]
+
+PROJECT = """
+name: Bench
+tasks:
+  - name: Trivial
+    code: |
+      def handle_button():
+          return 1
+
+      def handle_webhook(request):
+          return {"ok": True}
+    triggers:
+      button: [{trigger_name: GO}]
+      webhook: [{trigger_name: HOOK, type: json}]
+"""
+
+
+# --------------------------------------------------------------------------- set-up
+@contextlib.contextmanager
+def postgres_database() -> Iterator[str]:
+    """A fresh, migrated PostgreSQL database, dropped afterwards."""
+    name = f"syncstudio_bench_{uuid.uuid4().hex[:10]}"
+    admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = PG_ADMIN.rsplit("/", 1)[0] + "/" + name
+    try:
+        database = Database(url)
+        migrate.upgrade(database)
+        database.dispose()
+        yield url
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def flush_redis() -> None:
+    import redis
+
+    client = redis.Redis.from_url(REDIS_URL)
+    client.flushdb()  # this benchmark's database only
+    client.close()
+
+
+def import_project(settings: Settings, db: Database) -> None:
+    with db.session() as session:
+        ProjectImporter(session, SecretBox.from_settings(settings),
+                        environ={}).import_data(parse(PROJECT))
+
+
+def env_of(settings: Settings) -> dict[str, str]:
+    return {**os.environ, "SYNCSTUDIO_HOME": str(settings.home),
+            "SYNCSTUDIO_DATABASE_URL": settings.database_url,
+            "SYNCSTUDIO_BROKER_URL": settings.broker_url,
+            "SYNCSTUDIO_SECRET_KEY": settings.secret_key.reveal(),
+            "SYNCSTUDIO_LOG_LEVEL": "WARNING"}
+
+
+def wait_for(condition: Any, timeout: float, what: str) -> Any:
+    deadline = time.monotonic() + timeout
+    while not (value := condition()):
+        if time.monotonic() > deadline:
+            raise SystemExit(f"bench/jobs: timed out after {timeout:g}s waiting for {what}")
+        time.sleep(0.05)
+    return value
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+# --------------------------------------------------------------------------- 1. jobs/s
+def jobs_per_second(settings: Settings, db: Database, workers: int, count: int,
+                    log_dir: Path) -> tuple[float, int]:
+    """Record ``count`` jobs, start ``workers`` processes, dispatch; (jobs/s, jobs done)."""
+    from worker.actors import declare_actors
+    from worker.broker import make_broker
+    from worker.dispatch import Dispatcher
+    from worker.executor import WorkerContext
+
+    flush_redis()
+    with db.session() as session:
+        trigger = session.scalar(select(Trigger).where(Trigger.trigger_name == "GO"))
+        ids = [jobs.record_trigger_job(session, trigger).id for _ in range(count)]
+    log_path = log_dir / f"workers-{workers}.log"
+    processes = []
+    with log_path.open("ab") as out:
+        for _ in range(workers):
+            processes.append(subprocess.Popen([*CLI, "worker"], env=env_of(settings),
+                                              stdout=out, stderr=subprocess.STDOUT))
+    broker = make_broker(settings)
+    dispatcher = Dispatcher(db, declare_actors(broker, WorkerContext.from_settings(settings, db)))
+    try:
+        wait_for(lambda: log_path.read_text().count("worker consuming") == workers, 60,
+                 f"{workers} worker(s) to start (see {log_path})")
+        started = time.perf_counter()
+        while dispatcher.run_once():  # due_jobs sends at most 500 per call
+            pass
+
+        def done() -> int:
+            with db.session() as session:
+                return int(session.scalar(select(func.count()).select_from(Job).where(
+                    Job.id.in_(ids), Job.state.in_(("done", "done_warnings", "failed")))) or 0)
+
+        deadline = started + max(120.0, count / 5)
+        finished = 0
+        while (finished := done()) < count and time.perf_counter() < deadline:
+            time.sleep(0.05)
+        elapsed = time.perf_counter() - started
+    finally:
+        for process in processes:
+            stop(process)
+        broker.close()
+    return finished / elapsed, finished
+
+
+# --------------------------------------------------------------------------- 2. webhook
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def rss_kib(pid: int) -> int:
+    try:
+        for line in (Path("/proc") / str(pid) / "status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def children_of(pid: int) -> set[int]:
+    """Every process below ``pid`` (sandbox processes of the web process)."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError, IndexError, ValueError):
+                stat = (entry / "stat").read_text()
+                parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+    found: set[int] = set()
+    todo = [pid]
+    while todo:
+        parent = todo.pop()
+        kids = {child for child, ppid in parents.items() if ppid == parent}
+        found |= kids
+        todo.extend(kids)
+    return found
+
+
+class RssSampler(threading.Thread):
+    """Peak RSS of a process and (separately) of all its descendants, sampled every 0.2 s."""
+
+    def __init__(self, pid: int) -> None:
+        super().__init__(daemon=True)
+        self.pid = pid
+        self.peak_main = 0
+        self.peak_children = 0
+        self.halt = threading.Event()
+
+    def run(self) -> None:
+        while not self.halt.wait(0.2):
+            self.peak_main = max(self.peak_main, rss_kib(self.pid))
+            self.peak_children = max(self.peak_children,
+                                     sum(rss_kib(p) for p in children_of(self.pid)))
+
+
+def load_with_wrk(url: str, seconds: int, connections: int) -> tuple[float, int, int, str]:
+    """(requests/s, requests, non-2xx/3xx or socket errors, tool) measured by wrk."""
+    script = Path(tempfile.mkdtemp()) / "post.lua"
+    script.write_text('wrq = nil\nwrk.method = "POST"\nwrk.body = \'{"n": 1}\'\n'
+                      'wrk.headers["Content-Type"] = "application/json"\n')
+    result = subprocess.run(["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--timeout",
+                             "5s", "-s", str(script), url], capture_output=True, text=True,
+                            timeout=seconds + 60, check=True)
+    out = result.stdout
+    rate = requests = errors = 0
+    for line in out.splitlines():
+        line = line.strip()
+        if line.startswith("Requests/sec:"):
+            rate = float(line.split()[1])
+        elif "requests in" in line:
+            requests = int(line.split()[0])
+        elif line.startswith("Non-2xx or 3xx responses:"):
+            errors += int(line.split()[-1])
+        elif line.startswith("Socket errors:"):
+            errors += sum(int(part.split()[-1]) for part in line.split(":", 1)[1].split(","))
+    return rate, requests, errors, f"wrk -t2 -c{connections} -d{seconds}s"
+
+
+def load_with_threads(url: str, seconds: int, connections: int) -> tuple[float, int, int, str]:
+    """The fallback when wrk is missing: ``connections`` threads posting in a loop."""
+    import http.client
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    counts = [0] * connections
+    errors = [0] * connections
+    deadline = time.perf_counter() + seconds
+
+    def client(slot: int) -> None:
+        conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=5)
+        while time.perf_counter() < deadline:
+            try:
+                conn.request("POST", parts.path, body=b'{"n": 1}',
+                             headers={"Content-Type": "application/json"})
+                response = conn.getresponse()
+                response.read()
+                counts[slot] += 1
+                errors[slot] += response.status >= 400
+            except OSError:
+                errors[slot] += 1
+                conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=5)
+
+    started = time.perf_counter()
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(connections)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    total = sum(counts)
+    return (total / (time.perf_counter() - started), total, sum(errors),
+            f"Python threads x{connections}, {seconds}s")
+
+
+def webhook_rate(settings: Settings, db: Database, seconds: int, connections: int,
+                 log_dir: Path) -> dict[str, Any]:
+    """Requests/s and peak RSS of ``syncstudio web`` under load."""
+    with db.session() as session:
+        token = session.scalar(select(Trigger.token).where(Trigger.trigger_name == "HOOK"))
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/webhooks/{token}"
+    log_path = log_dir / "web.log"
+    with log_path.open("ab") as out:
+        web = subprocess.Popen([*CLI, "web", "--port", str(port)], env=env_of(settings),
+                               stdout=out, stderr=subprocess.STDOUT)
+    sampler = RssSampler(web.pid)
+    try:
+        def answers() -> bool:
+            try:
+                request = urllib.request.Request(url, data=b'{"n": 0}', method="POST",
+                                                 headers={"Content-Type": "application/json"})
+                with urllib.request.urlopen(request, timeout=5) as response:
+                    return bool(response.status == 200)
+            except OSError:
+                return False
+
+        wait_for(answers, 60, f"syncstudio web on port {port} (see {log_path})")
+        idle = rss_kib(web.pid)
+        sampler.start()
+        load = load_with_wrk if shutil.which("wrk") else load_with_threads
+        rate, requests, errors, tool = load(url, seconds, connections)
+        sampler.halt.set()
+        sampler.join()
+    finally:
+        sampler.halt.set()
+        stop(web)
+    return {"rate": rate, "requests": requests, "errors": errors, "tool": tool,
+            "rss_idle": idle, "rss_peak": sampler.peak_main,
+            "rss_children": sampler.peak_children}
+
+
+# --------------------------------------------------------------------------- 3. size
+JOBS_PER_SIZE = 100_000
+
+
+def job_rows(project_id: int, task_id: int, trigger_id: int, start: int,
+             count: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Finished DB-trigger jobs with a typical payload and two log lines each."""
+    now = dt.datetime(2026, 11, 1)
+    rows, logs = [], []
+    for i in range(start, start + count):
+        at = now + dt.timedelta(seconds=i)
+        rows.append(dict(
+            id=i, project_id=project_id, task_id=task_id, trigger_id=trigger_id,
+            function="handle_db", args_json=json.dumps(["res.partner", [i, i + 1]]),
+            kwargs_json="{}", description="ON_PARTNER_CREATED", state="done", attempts=1,
+            priority=10, created_at=at, enqueued_at=at, started_at=at,
+            finished_at=at + dt.timedelta(milliseconds=40), result_json=None))
+        for message in (f"tagging 2 partner(s): Partner {i}, Partner {i + 1}",
+                        f"res.partner({i}, {i + 1}) written: ref=seen"):
+            logs.append(dict(job_id=i, project_id=project_id, task_id=task_id,
+                             trigger_id=trigger_id, created_at=at, level="info", type="server",
+                             message=message))
+    return rows, logs
+
+
+def fill(db: Database) -> None:
+    """Insert ``JOBS_PER_SIZE`` finished jobs and their logs, in batches."""
+    with db.session() as session:
+        project_id, task_id, trigger_id = session.execute(
+            select(Project.id, Trigger.task_id, Trigger.id).join(Trigger)
+            .where(Trigger.trigger_name == "GO")).one()
+        first = int(session.scalar(select(func.max(Job.id))) or 0) + 1
+    batch = 10_000
+    for start in range(first, first + JOBS_PER_SIZE, batch):
+        rows, logs = job_rows(project_id, task_id, trigger_id, start, batch)
+        with db.session() as session:
+            session.execute(insert(Job), rows)
+            session.execute(insert(Log), logs)
+
+
+def sqlite_size(home: Path) -> tuple[float, float]:
+    """(MiB per 100,000 jobs, seconds to insert them) in a fresh SQLite file."""
+    settings = Settings.from_env({"SYNCSTUDIO_HOME": str(home / "sqlite")})
+    db = Database(settings.database_url)
+    migrate.upgrade(db)
+    import_project(settings, db)
+    path = Path(settings.database_url.split("///", 1)[1])
+
+    def size() -> int:
+        with db.engine.connect() as conn:  # fold the WAL into the file before measuring
+            conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+        return path.stat().st_size
+
+    before = size()
+    started = time.perf_counter()
+    fill(db)
+    elapsed = time.perf_counter() - started
+    grown = size() - before
+    db.dispose()
+    return grown / 2**20, elapsed
+
+
+def postgres_size(url: str) -> tuple[float, float]:
+    """(MiB per 100,000 jobs, seconds to insert them) in PostgreSQL: job + log with indexes."""
+    db = Database(url)
+
+    def size() -> int:
+        with db.engine.connect() as conn:
+            return int(conn.execute(text(
+                "SELECT pg_total_relation_size('job') + pg_total_relation_size('log')")).scalar())
+
+    before = size()
+    started = time.perf_counter()
+    fill(db)
+    elapsed = time.perf_counter() - started
+    grown = size() - before
+    db.dispose()
+    return grown / 2**20, elapsed
+
+
+# --------------------------------------------------------------------------- report
+def isolation_mode(settings: Settings) -> str:
+    if not getattr(settings, "isolation", False):
+        return "in the worker process (SYNCSTUDIO_ISOLATION off)"
+    pool = Path(__file__).resolve().parents[2] / "worker" / "runtime" / "pool.py"
+    return ("in sandbox processes (SYNCSTUDIO_ISOLATION on, "
+            + ("long-lived pool: worker/runtime/pool.py)" if pool.exists()
+               else "one process per job)"))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.jobs", description=__doc__.split(
+        "\n\n", 1)[0])
+    parser.add_argument("--jobs", type=int, default=1000, help="jobs per throughput run")
+    parser.add_argument("--seconds", type=int, default=10, help="webhook load duration")
+    parser.add_argument("--connections", type=int, default=16, help="webhook load connections")
+    parser.add_argument("--skip-size", action="store_true", help="skip the 100,000-job sizes")
+    args = parser.parse_args(argv)
+
+    rows: list[tuple[str, str, str, str]] = []
+    notes: list[str] = []
+    with tempfile.TemporaryDirectory(prefix="bench-jobs-") as tmp, postgres_database() as url:
+        home = Path(tmp)
+        # The environment's other SYNCSTUDIO_* settings (e.g. ISOLATION) apply here as they do
+        # in the worker and web processes, which inherit it.
+        settings = Settings.from_env({**os.environ, "SYNCSTUDIO_HOME": str(home)},
+                                     database_url=url,
+                                     broker_url=REDIS_URL,
+                                     secret_key=Fernet.generate_key().decode())
+        db = Database(url)
+        import_project(settings, db)
+        mode = isolation_mode(settings)
+        print(f"task code runs {mode}; load average {os.getloadavg()[0]:.2f} at start",
+              flush=True)
+
+        rates = {}
+        for workers in (1, 2):
+            rate, finished = jobs_per_second(settings, db, workers, args.jobs, home)
+            rates[workers] = rate
+            if finished < args.jobs:
+                notes.append(f"{workers} worker(s): only {finished}/{args.jobs} jobs finished "
+                             "before the deadline")
+            print(f"  {workers} worker process(es): {rate:.1f} jobs/s", flush=True)
+        gain = rates[2] / rates[1] - 1 if rates[1] else 0.0
+        rows.append(("jobs/s through Redis, 1 worker process", f"{rates[1]:.1f}", "", ""))
+        rows.append(("jobs/s through Redis, 2 worker processes", f"{rates[2]:.1f}", "", ""))
+        rows.append(("gain of the 2nd worker process", f"{gain:+.0%}", ">= +70%",
+                     "pass" if gain >= 0.70 else "FAIL"))
+
+        web = webhook_rate(settings, db, args.seconds, args.connections, home)
+        rows.append((f"webhook requests/s ({web['tool']})", f"{web['rate']:.0f}", ">= 300",
+                     "pass" if web["rate"] >= 300 and not web["errors"] else "FAIL"))
+        if web["errors"]:
+            notes.append(f"webhook: {web['errors']} of {web['requests']} requests failed")
+        rows.append(("web process RSS idle -> peak under load",
+                     f"{web['rss_idle'] / 1024:.0f} -> {web['rss_peak'] / 1024:.0f} MiB", "", ""))
+        rows.append(("  + its sandbox processes, peak",
+                     f"{web['rss_children'] / 1024:.0f} MiB", "", ""))
+        db.dispose()
+
+        if not args.skip_size:
+            lite, lite_s = sqlite_size(home)
+            pg, pg_s = postgres_size(url)
+            rows.append(("SQLite growth per 100,000 jobs + 200,000 log lines",
+                         f"{lite:.1f} MiB", "", f"({lite_s:.0f}s to insert)"))
+            rows.append(("PostgreSQL job+log per 100,000 jobs + 200,000 log lines",
+                         f"{pg:.1f} MiB", "", f"({pg_s:.0f}s to insert)"))
+        flush_redis()
+
+    width = max(len(row[0]) for row in rows)
+    print()
+    print(f"{'measure'.ljust(width)}  {'figure':>16}  {'target':>8}  result")
+    print("-" * (width + 38))
+    for name, figure, target, result in rows:
+        print(f"{name.ljust(width)}  {figure:>16}  {target:>8}  {result}")
+    print(f"\ntask code: {mode}; load average {os.getloadavg()[0]:.2f} at the end; "
+          f"jobs per run {args.jobs}")
+    for note in notes:
+        print(f"note: {note}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
