@@ -412,6 +412,49 @@ def trigger_run(project_name: str, trigger_name: str, data: str | None) -> None:
     _print_job(database, job_id)
 
 
+@trigger.command("snapshot")
+@click.argument("project_name", metavar="PROJECT")
+@click.argument("trigger_name")
+@one_line_errors
+def trigger_snapshot(project_name: str, trigger_name: str) -> None:
+    """Build (or rebuild) the snapshot of the values a DB trigger compares, with progress.
+
+    The poller builds it by itself when a trigger is activated; this command does it ahead of
+    time, e.g. for a model with many records.
+    """
+    from connector.connections import ClientPool
+    from connector.detection.poller import build_snapshots
+    from connector.store.crypto import SecretBox
+    from connector.store.models import Trigger
+
+    settings = load_settings()
+    database = open_db(settings)
+    with database.session() as session:
+        proj = find_project(session, project_name)
+        trig = session.scalar(select(Trigger).where(Trigger.project_id == proj.id,
+                                                    Trigger.trigger_name == trigger_name))
+        if trig is None:
+            raise NotFoundError(f"project {project_name!r} has no trigger {trigger_name!r}")
+        if trig.kind != "db":
+            raise ConfigurationError(f"{trigger_name} is a {trig.kind} trigger; only DB "
+                                     "triggers have snapshots")
+    pool = ClientPool(SecretBox.from_settings(settings))
+
+    def progress(done: int, total: int) -> None:
+        click.echo(f"\rsnapshot of {trig.model}: {done}/{total} records", nl=False)
+
+    try:
+        built = build_snapshots(database, pool, trig, progress=progress,
+                                batch_size=settings.batch_size, lookback=settings.lookback)
+    finally:
+        pool.close()
+    click.echo("")
+    if not built:
+        raise ConfigurationError("a running poller holds this model's lease and builds the "
+                                 "snapshot itself; try again when it is done")
+    click.echo(f"snapshot of {trig.model} for {trigger_name} built")
+
+
 @main.group()
 def job() -> None:
     """Jobs."""

@@ -27,16 +27,20 @@ class ClientPool:
 
     def get(self, conn: OdooConnection) -> OdooClient:
         """The client of ``conn``."""
-        key = (conn.url, conn.database, conn.login, conn.password_enc, conn.protocol,
-               conn.timeout)
+        return self.get_params(conn.id, connection_params(conn, self.box))
+
+    def get_params(self, connection_id: int, params: dict[str, Any]) -> OdooClient:
+        """The client of connection ``connection_id`` with these :func:`make_client` params;
+        a new client when the params changed."""
+        key = tuple(sorted((k, str(v)) for k, v in params.items()))
         with self._lock:
-            cached = self._clients.get(conn.id)
+            cached = self._clients.get(connection_id)
             if cached is not None and cached[0] == key:
                 return cached[1]
             if cached is not None:
                 cached[1].close()
-            client = make_client(**connection_params(conn, self.box))
-            self._clients[conn.id] = (key, client)
+            client = make_client(**params)
+            self._clients[connection_id] = (key, client)
             return client
 
     def close(self) -> None:

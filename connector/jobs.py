@@ -7,12 +7,13 @@ change of a job goes through this module, so the rules live in one place.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from connector.errors import NotFoundError
@@ -53,6 +54,20 @@ def record_trigger_job(session: Session, trigger: Trigger, *, args: Sequence[Any
     return job
 
 
+def begin_job(session: Session, *, project_id: int, task_id: int, trigger_id: int | None,
+              function: str, user: str | None = None,
+              now: dt.datetime | None = None) -> StartedJob:
+    """Insert a job that starts right away in this process (webhooks): one INSERT."""
+    now = now or utcnow()
+    job_id = session.execute(insert(Job).values(
+        project_id=project_id, task_id=task_id, trigger_id=trigger_id, function=function,
+        args_json="[]", kwargs_json="{}", state="started", attempts=1, priority=10, user=user,
+        created_at=now, started_at=now, enqueued_at=now).returning(Job.id)).scalar_one()
+    return StartedJob(id=job_id, project_id=project_id, task_id=task_id, trigger_id=trigger_id,
+                      function=function, args=[], kwargs={}, attempts=1, max_retries=None,
+                      user=user)
+
+
 def due_jobs(session: Session, now: dt.datetime | None = None, limit: int = 500) -> list[Job]:
     """Pending jobs whose time has come, highest priority (lowest number) first."""
     now = now or utcnow()
@@ -85,20 +100,43 @@ def mark_enqueued(session: Session, job_id: int, now: dt.datetime | None = None)
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
-def start(session: Session, job_id: int, now: dt.datetime | None = None) -> Job | None:
+@dataclasses.dataclass(frozen=True)
+class StartedJob:
+    """What a worker needs of a job it has just started (read by the same statement)."""
+
+    id: int
+    project_id: int
+    task_id: int | None
+    trigger_id: int | None
+    function: str
+    args: list[Any]
+    kwargs: dict[str, Any]
+    attempts: int
+    max_retries: int | None
+    user: str | None
+
+
+def start(session: Session, job_id: int, now: dt.datetime | None = None) -> StartedJob | None:
     """Mark a job started and count the attempt; None when it is finished or gone.
 
     A finished job is not run again: a message delivered twice must not re-run a done job.
+    One UPDATE … RETURNING both claims the job and reads it.
     """
-    job = session.get(Job, job_id, with_for_update=True)
-    if job is None or job.state in FINISHED_STATES:
+    row = session.execute(
+        update(Job)
+        .where(Job.id == job_id, Job.state.not_in(FINISHED_STATES))
+        .values(state="started", attempts=Job.attempts + 1, started_at=now or utcnow(),
+                finished_at=None)
+        .returning(Job.id, Job.project_id, Job.task_id, Job.trigger_id, Job.function,
+                   Job.args_json, Job.kwargs_json, Job.attempts, Job.max_retries, Job.user)
+    ).first()
+    if row is None:
         return None
-    job.state = "started"
-    job.attempts += 1
-    job.started_at = now or utcnow()
-    job.finished_at = None
-    session.flush()
-    return job
+    return StartedJob(id=row.id, project_id=row.project_id, task_id=row.task_id,
+                      trigger_id=row.trigger_id, function=row.function,
+                      args=list(json.loads(row.args_json or "[]")),
+                      kwargs=dict(json.loads(row.kwargs_json or "{}")),
+                      attempts=row.attempts, max_retries=row.max_retries, user=row.user)
 
 
 def finish(session: Session, job: Job, *, result: Any = None, warnings: bool = False,
@@ -149,6 +187,15 @@ def retry(session: Session, job_id: int, now: dt.datetime | None = None) -> Job:
     job.error = None
     job.traceback = None
     return job
+
+
+def insert_log(session: Session, job: StartedJob | Job, message: str, *, level: str = "info",
+               type: str = "server", now: dt.datetime | None = None) -> None:
+    """Append one log line to a job with a single INSERT (no object loaded)."""
+    session.execute(insert(Log).values(
+        job_id=job.id, project_id=job.project_id, task_id=job.task_id,
+        trigger_id=job.trigger_id, created_at=now or utcnow(), level=level, type=type,
+        message=message))
 
 
 def add_log(session: Session, job: Job | None, message: str, *, level: str = "info",

@@ -116,6 +116,7 @@ class Settings:
     secret_key: Secret
     poll_interval: float = 1.0
     lookback: float = 600.0
+    deletion_interval: float = 60.0
     batch_size: int = 200
     retry_delays: tuple[float, ...] = (300.0, 900.0, 3600.0, 10800.0)
     requeue_after: float = 300.0
@@ -148,6 +149,7 @@ class Settings:
             "secret_key": Secret(_read(env, "SECRET_KEY", str, "")),
             "poll_interval": _read(env, "POLL_INTERVAL", cast_positive_float, 1.0),
             "lookback": _read(env, "LOOKBACK", cast_positive_float, 600.0),
+            "deletion_interval": _read(env, "DELETION_INTERVAL", cast_positive_float, 60.0),
             "batch_size": _read(env, "BATCH_SIZE", cast_positive_int, 200),
             "retry_delays": _read(env, "RETRY_DELAYS", cast_delays,
                                   cls.__dataclass_fields__["retry_delays"].default),

@@ -219,3 +219,26 @@ def test_logs_filters(runner, tmp_path, odoo_sim):
     assert "nope" in logs("--status", "fail") and "clicked" not in logs("--status", "fail")
     assert "clicked" in logs("--since", "2000-01-01") and logs("--until", "2000-01-01") == ""
     assert "not an ISO date/time" in one_line_error(runner.invoke(main, ["logs", "--until", "x"]))
+
+
+def test_trigger_snapshot_shows_progress(runner, tmp_path, odoo_sim):
+    path = tmp_path / "s.yml"
+    path.write_text(f"""
+name: Snap
+odoo: {{url: "{odoo_sim.url}", database: {odoo_sim.database}, login: admin, password: admin}}
+tasks:
+  - name: T
+    code: |
+      def handle_db(records):
+          pass
+    triggers:
+      db:
+        - {{trigger_name: EMAIL, model: res.partner, condition: write, watched_fields: [email]}}
+      button: [{{trigger_name: PRESS}}]
+""")
+    assert runner.invoke(main, ["project", "import", str(path)]).exit_code == 0
+    result = runner.invoke(main, ["trigger", "snapshot", "Snap", "EMAIL"])
+    assert result.exit_code == 0, result.output
+    assert "snapshot of res.partner:" in result.output and "built" in result.output
+    line = one_line_error(runner.invoke(main, ["trigger", "snapshot", "Snap", "PRESS"]))
+    assert "only DB triggers have snapshots" in line

@@ -139,3 +139,55 @@ def test_threads_of_syncstudio_run_tag_a_partner(settings, odoo_sim, tmp_path):
             time.sleep(0.1)
     finally:
         service.stop()
+
+
+DELETION = """
+name: Deletions {marker}
+odoo: {{url: "{url}", database: {database}, login: admin, password: admin}}
+tasks:
+  - name: Farewell
+    code: |
+      def handle_db(records):
+          for r in records:
+              log("gone: %s <%s>" % (r.name, r.email))
+    triggers:
+      db:
+        - {{trigger_name: ON_PARTNER_DELETED, model: res.partner, condition: unlink,
+           domain: "[('name', 'like', '{marker}')]", watched_fields: [name, email]}}
+"""
+
+
+def test_deleted_records_reach_the_handler_with_their_last_values(home, odoo_sim, sqlite_db):
+    from connector.projects import ProjectImporter, parse
+    from connector.store.crypto import SecretBox
+
+    settings = Settings.from_env({"SYNCSTUDIO_HOME": str(home)}, deletion_interval=0.01)
+    marker = uuid.uuid4().hex[:8]
+    [keep, gone] = create_partners(odoo_sim, [(f"Keep {marker}", False),
+                                              (f"Gone {marker}", False)])
+    odoo(odoo_sim).execute_kw(odoo_sim.database, 2, "admin", "res.partner", "write",
+                              [[gone], {"email": "gone@example.com"}])
+    with sqlite_db.session() as session:
+        ProjectImporter(session, SecretBox.from_settings(settings), environ={}).import_data(
+            parse(DELETION.format(marker=marker, url=odoo_sim.url, database=odoo_sim.database)))
+    service = Service(settings, sqlite_db)
+    service.start_worker(threads=1)
+    try:
+        service.poller.run_once()  # activation: the snapshot of the watched records
+        odoo(odoo_sim).execute_kw(odoo_sim.database, 2, "admin", "res.partner", "unlink",
+                                  [[gone]])
+        deadline = time.monotonic() + 20
+        while service.poller.run_once().jobs == 0:
+            assert time.monotonic() < deadline, "the deletion was not detected"
+            time.sleep(0.05)
+        service.dispatcher.run_once()
+        service.drain()
+    finally:
+        service.stop()
+    with sqlite_db.session() as session:
+        job = session.scalar(select(Job))
+        assert job.state == "done", job.traceback
+        assert job.args[1] == [gone]
+        messages = [line.message for line in session.scalars(select(Log))]
+    assert messages == [f"gone: Gone {marker} <gone@example.com>"]
+    assert keep not in job.args[1]

@@ -8,6 +8,7 @@ full traceback. Every response is logged as data out.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any
 
@@ -16,7 +17,7 @@ from sqlalchemy import select
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from connector import jobs
-from connector.store.models import Job, Project, Task, Trigger
+from connector.store.models import Project, Task, Trigger
 from worker.runtime.request import HttpRequest
 
 bp = Blueprint("webhooks", __name__, url_prefix="/webhooks")
@@ -52,22 +53,40 @@ def _build_request(kind: str) -> HttpRequest | tuple[Response, int]:
     return built
 
 
-def _find_trigger(token: str) -> tuple[Trigger | None, str | None]:
+@dataclasses.dataclass(frozen=True)
+class _Hook:
+    """The trigger behind a token, with the reason it is disabled (None when it is active)."""
+
+    trigger_id: int
+    project_id: int
+    task_id: int
+    webhook_type: str
+    disabled: str | None
+
+
+def _find_trigger(token: str) -> _Hook | None:
     db = current_app.extensions["syncstudio.db"]
     with db.session() as session:
         row = session.execute(
-            select(Trigger, Task, Project).join(Task, Trigger.task_id == Task.id)
+            select(Trigger.id, Trigger.project_id, Trigger.task_id, Trigger.webhook_type,
+                   Trigger.active, Trigger.trigger_name, Task.active, Task.name,
+                   Project.active, Project.name)
+            .join(Task, Trigger.task_id == Task.id)
             .join(Project, Trigger.project_id == Project.id)
             .where(Trigger.token == token, Trigger.kind == "webhook")
         ).first()
-        if row is None:
-            return None, None
-        trigger, task, project = row
-        for what, obj, name in (("project", project, project.name), ("task", task, task.name),
-                                ("trigger", trigger, trigger.trigger_name)):
-            if not obj.active:
-                return trigger, f"the {what} {name!r} of this webhook is disabled"
-        return trigger, None
+    if row is None:
+        return None
+    (trigger_id, project_id, task_id, kind, trigger_active, trigger_name, task_active,
+     task_name, project_active, project_name) = row
+    disabled = None
+    for what, active, name in (("project", project_active, project_name),
+                               ("task", task_active, task_name),
+                               ("trigger", trigger_active, trigger_name)):
+        if not active:
+            disabled = f"the {what} {name!r} of this webhook is disabled"
+            break
+    return _Hook(trigger_id, project_id, task_id, kind or "json", disabled)
 
 
 def _make_response(kind: str, result: Any) -> Response:
@@ -102,42 +121,43 @@ def _make_response(kind: str, result: Any) -> Response:
 @bp.route("/<token>", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
 def relay(token: str) -> Any:
     """Run the webhook trigger named by ``token`` with this request."""
-    from worker.executor import execute
+    from worker.executor import run_started
 
-    trigger, reason = _find_trigger(token)
-    if trigger is None:
+    hook = _find_trigger(token)
+    if hook is None:
         return _error(404, "no webhook has this URL (unknown or regenerated token)")
-    if reason:
-        return _error(404, reason)
-    kind = trigger.webhook_type or "json"
-    if request.method not in METHODS[kind]:
-        return _error(405, f"this webhook accepts {' or '.join(METHODS[kind])}")
-    built = _build_request(kind)
+    if hook.disabled:
+        return _error(404, hook.disabled)
+    if request.method not in METHODS[hook.webhook_type]:
+        return _error(405, f"this webhook accepts {' or '.join(METHODS[hook.webhook_type])}")
+    built = _build_request(hook.webhook_type)
     if not isinstance(built, HttpRequest):
         return built
     ctx = current_app.extensions["syncstudio.worker"]
     with ctx.db.session() as session:
-        job = jobs.record_trigger_job(session, trigger, user=built.remote_addr)
-        job.state = "enqueued"  # it runs right here; the dispatcher must not send it
-        jobs.add_log(session, job, f"{request.method} {request.path} from {built.remote_addr}: "
-                     f"{built.data[:LOGGED_BODY].decode('utf-8', 'replace')}", type="data_in")
-        job_id = job.id
-    outcome = execute(ctx, job_id, call_args=(built,))
-    if outcome is None or outcome.state == "failed":
-        error = outcome.error if outcome else "the job could not run"
-        short = (error or "").splitlines()[0][:200] if error else "error"
-        _log_out(ctx, job_id, f"500: handler failed: {short}")
-        return _error(500, f"the webhook handler failed (job {job_id}): {short}")
+        # Started at once: it runs right here, so the dispatcher must never send it.
+        job = jobs.begin_job(session, project_id=hook.project_id, task_id=hook.task_id,
+                             trigger_id=hook.trigger_id, function="handle_webhook",
+                             user=built.remote_addr)
+        jobs.insert_log(session, job, f"{request.method} {request.path} from "
+                        f"{built.remote_addr}: "
+                        f"{built.data[:LOGGED_BODY].decode('utf-8', 'replace')}", type="data_in")
+        project = ctx.projects.get(session, hook.project_id)
+    outcome = run_started(ctx, job, project, call_args=(built,))
+    if outcome.state == "failed":
+        short = (outcome.error or "error").splitlines()[0][:200]
+        _log_out(ctx, job, f"500: handler failed: {short}")
+        return _error(500, f"the webhook handler failed (job {job.id}): {short}")
     try:
-        response = _make_response(kind, outcome.result)
+        response = _make_response(hook.webhook_type, outcome.result)
     except (TypeError, ValueError) as exc:
-        _log_out(ctx, job_id, f"500: cannot send the handler's return value: {exc}")
+        _log_out(ctx, job, f"500: cannot send the handler's return value: {exc}")
         return _error(500, f"the webhook handler returned a value that cannot be sent: {exc}")
     body = response.get_data()[:LOGGED_BODY].decode("utf-8", "replace")
-    _log_out(ctx, job_id, f"{response.status_code}: {body}")
+    _log_out(ctx, job, f"{response.status_code}: {body}")
     return response
 
 
-def _log_out(ctx: Any, job_id: int, message: str) -> None:
+def _log_out(ctx: Any, job: Any, message: str) -> None:
     with ctx.db.session() as session:
-        jobs.add_log(session, session.get(Job, job_id), message, type="data_out")
+        jobs.insert_log(session, job, message, type="data_out")

@@ -1,29 +1,33 @@
-"""Running one job: load it by id, run its handler through the task runtime, record the outcome.
+"""Running one job: start it by id, run its handler through the task runtime, record the outcome.
 
-Whatever the task code does, this function returns normally: a broken task fails its job, it
-never crashes the worker. Log lines are written as they come, each in its own short transaction,
-so they survive the job's failure.
+Whatever the task code does, :func:`execute` returns normally: a broken task fails its job, it
+never crashes the worker. Log lines are written as they come, each with one INSERT in its own
+short transaction, so they survive the job's failure and even the worker's death. The project's
+code, params and secrets come from a per-project cache that one query checks for staleness.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import json
 import logging
 from collections.abc import Callable
 from typing import Any
 
+from sqlalchemy import update
+
 from connector import jobs
-from connector.connections import ClientPool, connection_params
+from connector.connections import ClientPool
 from connector.errors import CodeError, SyncStudioError
 from connector.links import LinkApiFactory
 from connector.settings import Settings
 from connector.store.crypto import SecretBox
 from connector.store.db import Database
-from connector.store.models import Job, Project, Task, Trigger, utcnow
+from connector.store.models import Job, utcnow
+from worker.project_cache import ProjectCache, ProjectRuntime
 from worker.retries import retry_delay
 from worker.runtime import (
-    Limits,
     RetryableJobError,
     format_user_traceback,
     mask_secrets,
@@ -48,6 +52,7 @@ class WorkerContext:
     db: Database
     box: SecretBox
     pool: ClientPool
+    projects: ProjectCache
     wake_dispatcher: Callable[[], None] | None = None
 
     @classmethod
@@ -55,7 +60,7 @@ class WorkerContext:
         """Build a context from settings, creating the database handle when none is given."""
         box = SecretBox.from_settings(settings)
         return cls(settings=settings, db=db or Database(settings.database_url), box=box,
-                   pool=ClientPool(box))
+                   pool=ClientPool(box), projects=ProjectCache(settings, box))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -67,53 +72,6 @@ class Outcome:
     error: str | None = None
 
 
-@dataclasses.dataclass
-class _JobInput:
-    """Everything read from the own database before the handler runs (no session held open)."""
-
-    job_id: int
-    project_id: int
-    task_id: int | None
-    trigger_id: int | None
-    function: str
-    args: list[Any]
-    kwargs: dict[str, Any]
-    attempts: int
-    max_retries: int | None
-    user: str | None
-    project: Project
-    task: Task
-    trigger: Trigger | None
-    params: dict[str, str]
-    secrets: dict[str, str]
-    webhooks: dict[str, str]
-
-
-def _load(ctx: WorkerContext, job_id: int) -> _JobInput | None:
-    with ctx.db.session() as session:
-        job = jobs.start(session, job_id)
-        if job is None:
-            return None
-        task = session.get(Task, job.task_id) if job.task_id else None
-        project = session.get(Project, job.project_id)
-        if task is None or project is None:
-            jobs.fail(session, job, error="the task or project of this job no longer exists")
-            return None
-        trigger = session.get(Trigger, job.trigger_id) if job.trigger_id else None
-        params = {p.key: p.value for p in project.params}
-        secrets = {s.key: ctx.box.decrypt(s.value_enc) for s in project.secrets if s.value_enc}
-        base = ctx.settings.base_url.rstrip("/")
-        webhooks = {t.trigger_name: f"{base}/webhooks/{t.token}"
-                    for t in session.query(Trigger).filter_by(project_id=project.id,
-                                                              kind="webhook")}
-        _ = project.connection  # load it now: it is used after the session closes
-        return _JobInput(job_id=job.id, project_id=job.project_id, task_id=job.task_id,
-                         trigger_id=job.trigger_id, function=job.function, args=job.args,
-                         kwargs=job.kwargs, attempts=job.attempts, max_retries=job.max_retries,
-                         user=job.user, project=project, task=task, trigger=trigger,
-                         params=params, secrets=secrets, webhooks=webhooks)
-
-
 def execute(ctx: WorkerContext, job_id: int, *, call_args: tuple[Any, ...] | None = None,
             now: dt.datetime | None = None) -> Outcome | None:
     """Run job ``job_id`` once; None when it was not runnable (finished already, or gone).
@@ -121,9 +79,23 @@ def execute(ctx: WorkerContext, job_id: int, *, call_args: tuple[Any, ...] | Non
     ``call_args`` replaces the stored arguments: a webhook's request object is handed to the
     handler directly instead of being stored in the job row.
     """
-    data = _load(ctx, job_id)
-    if data is None:
-        return None
+    with ctx.db.session() as session:
+        job = jobs.start(session, job_id, now)
+        if job is None:
+            return None
+        project = ctx.projects.get(session, job.project_id)
+        task = project.tasks.get(job.task_id) if project and job.task_id else None
+        if project is None or task is None:
+            _finish(session, job, state="failed", now=now,
+                    error="the task or project of this job no longer exists")
+            return Outcome("failed", error="the task or project of this job no longer exists")
+    return run_started(ctx, job, project, call_args=call_args, now=now)
+
+
+def run_started(ctx: WorkerContext, job: jobs.StartedJob, project: ProjectRuntime, *,
+                call_args: tuple[Any, ...] | None = None,
+                now: dt.datetime | None = None) -> Outcome:
+    """Run the handler of a job already marked started and record how it ended."""
     levels: list[str] = []
     added: list[int] = []
 
@@ -131,8 +103,7 @@ def execute(ctx: WorkerContext, job_id: int, *, call_args: tuple[Any, ...] | Non
         level = str(level).lower()
         levels.append(level)
         with ctx.db.session() as session:
-            job = session.get(Job, data.job_id)
-            jobs.add_log(session, job, str(message), level=level, type=type)
+            jobs.insert_log(session, job, str(message), level=level, type=type)
 
     def log_transmission(recipient: Any, payload: Any) -> None:
         log(f"{recipient}: {payload}", "info", "data_out")
@@ -145,49 +116,42 @@ def execute(ctx: WorkerContext, job_id: int, *, call_args: tuple[Any, ...] | Non
                 raise JobLimitError(f"a job may add at most {ctx.settings.job_max_subjobs} "
                                     "sub-jobs (SYNCSTUDIO_JOB_MAX_SUBJOBS)")
             added.append(1)
-            # queue_job's eta: seconds from now, a timedelta, or a (naive UTC) datetime.
-            eta_value = eta
-            if isinstance(eta, int | float):
-                eta_value = utcnow() + dt.timedelta(seconds=eta)
-            elif isinstance(eta, dt.timedelta):
-                eta_value = utcnow() + eta
             with ctx.db.session() as session:
                 child = jobs.record_job(
-                    session, project_id=data.project_id, task_id=data.task_id,
-                    trigger_id=data.trigger_id, function=func_name, args=args, kwargs=kwargs,
-                    parent_id=data.job_id, priority=priority, eta=eta_value,
+                    session, project_id=job.project_id, task_id=job.task_id,
+                    trigger_id=job.trigger_id, function=func_name, args=args, kwargs=kwargs,
+                    parent_id=job.id, priority=priority, eta=_eta(eta),
                     max_retries=max_retries, description=description,
-                    identity_key=identity_key, user=data.user)
+                    identity_key=identity_key, user=job.user)
                 return child.id if child is not None else None
         return delay
 
-    outcome: Outcome
     try:
-        result = _run(ctx, data, call_args, log, log_transmission, add_job)
+        result = _run(ctx, job, project, call_args, log, log_transmission, add_job)
     except RetryableJobError as exc:
         # A webhook's request is not stored, so it cannot be replayed: the caller must call again.
-        state = (_failed(ctx, data, exc, now) if call_args is not None
-                 else _retry_or_fail(ctx, data, exc, now))
-        outcome = Outcome(state, error=_error_text(exc, data.secrets))
+        delay = None if call_args is not None else retry_delay(
+            job.attempts, ctx.settings.retry_delays, job.max_retries)
+        outcome = _record_failure(ctx, job, project, exc, delay, now)
     except Exception as exc:  # task code may raise anything; it fails the job, not the worker
-        outcome = Outcome(_failed(ctx, data, exc, now), error=_error_text(exc, data.secrets))
+        outcome = _record_failure(ctx, job, project, exc, None, now)
     else:
+        state = "done_warnings" if any(level in WARNING_LEVELS for level in levels) else "done"
         with ctx.db.session() as session:
-            job = session.get(Job, data.job_id)
-            assert job is not None
-            warnings = any(level in WARNING_LEVELS for level in levels)
-            jobs.finish(session, job, result=result, warnings=warnings, now=now)
-            outcome = Outcome(job.state, result=result)
-    if ctx.wake_dispatcher is not None:
+            _finish(session, job, state=state, result=result, now=now)
+        outcome = Outcome(state, result=result)
+    if added and ctx.wake_dispatcher is not None:
         ctx.wake_dispatcher()
     return outcome
 
 
-def project_limits(settings: Settings, project: Project) -> Limits:
-    """The sandbox limits of ``project``: its own overrides, else the settings'."""
-    return Limits(cpu_seconds=project.job_cpu_seconds or settings.job_cpu_seconds,
-                  memory_mb=project.job_memory_mb or settings.job_memory_mb,
-                  wall_seconds=project.job_wall_seconds or settings.job_wall_seconds)
+def _eta(eta: Any) -> dt.datetime | None:
+    """queue_job's eta: seconds from now, a timedelta, or a (naive UTC) datetime."""
+    if isinstance(eta, int | float) and not isinstance(eta, bool):
+        return utcnow() + dt.timedelta(seconds=eta)
+    if isinstance(eta, dt.timedelta):
+        return utcnow() + eta
+    return eta if isinstance(eta, dt.datetime) else None
 
 
 def no_client() -> None:
@@ -195,30 +159,48 @@ def no_client() -> None:
     return None
 
 
-def _run(ctx: WorkerContext, data: _JobInput, call_args: tuple[Any, ...] | None,
-         log: Callable[..., None], log_transmission: Callable[[Any, Any], None],
-         add_job: Callable[..., Any]) -> Any:
+def _run(ctx: WorkerContext, job: jobs.StartedJob, project: ProjectRuntime,
+         call_args: tuple[Any, ...] | None, log: Callable[..., None],
+         log_transmission: Callable[[Any, Any], None], add_job: Callable[..., Any]) -> Any:
     """Call the handler, in a sandbox process (the default) or in this process."""
+    task_name, task_code = project.tasks[job.task_id or 0]
     records = None
-    args: tuple[Any, ...] = tuple(data.args) if call_args is None else call_args
-    if data.function == "handle_db" and len(data.args) >= 2:
-        records = (data.args[0], list(data.args[1]))
+    args: tuple[Any, ...] = tuple(job.args) if call_args is None else call_args
+    if job.function == "handle_db" and len(job.args) >= 2:
+        # [model, ids] or, for deletions, [model, ids, {"deleted": {id: last known values}}]
+        extra = job.args[2] if len(job.args) > 2 and isinstance(job.args[2], dict) else {}
+        records = (job.args[0], list(job.args[1]), extra.get("deleted") or {})
         args = ()
     common: dict[str, Any] = dict(
-        protected_code=data.project.protected_code, common_code=data.project.common_code,
-        task_code=data.task.code, handler=data.function, records=records, args=args,
-        kwargs=data.kwargs, params=data.params, secrets=data.secrets, webhooks=data.webhooks,
-        trigger_name=data.trigger.trigger_name if data.trigger else None, user=data.user,
-        link_api=LinkApiFactory(ctx.db.url, data.project_id), add_job=add_job,
-        allowlist=ctx.settings.import_allowlist, task_name=data.task.name,
+        protected_code=project.protected_code, common_code=project.common_code,
+        task_code=task_code, handler=job.function, records=records, args=args,
+        kwargs=job.kwargs, params=project.params, secrets=project.secrets,
+        webhooks=project.webhooks, trigger_name=project.trigger_names.get(job.trigger_id or 0),
+        user=job.user, link_api=LinkApiFactory(ctx.db.url, job.project_id), add_job=add_job,
+        allowlist=ctx.settings.import_allowlist, task_name=task_name,
         log=log, log_transmission=log_transmission)
-    conn = data.project.connection
     if ctx.settings.isolation:
-        connection: Any = connection_params(conn, ctx.box) if conn is not None else no_client
-        limits = project_limits(ctx.settings, data.project)
-        return run_isolated(connection=connection, limits=limits, **common)
-    client = ctx.pool.get(conn) if conn is not None else None
+        connection: Any = project.connection if project.connection is not None else no_client
+        return run_isolated(connection=connection, limits=project.limits, **common)
+    client = None
+    if project.connection is not None and project.connection_id is not None:
+        client = ctx.pool.get_params(project.connection_id, project.connection)
     return run_handler(client=client, **common)
+
+
+def _finish(session: Any, job: jobs.StartedJob, *, state: str, now: dt.datetime | None,
+            result: Any = None, error: str | None = None, traceback: str | None = None,
+            next_attempt_at: dt.datetime | None = None) -> None:
+    """Record the end of a run with one UPDATE."""
+    result_json = None
+    if result is not None:
+        try:
+            result_json = json.dumps(result)
+        except (TypeError, ValueError):
+            result_json = json.dumps(repr(result))
+    session.execute(update(Job).where(Job.id == job.id).values(
+        state=state, finished_at=now or utcnow(), result_json=result_json, error=error,
+        traceback=traceback, next_attempt_at=next_attempt_at))
 
 
 def _error_text(exc: BaseException, secrets: dict[str, str] | None = None) -> str:
@@ -236,31 +218,28 @@ def _traceback(exc: BaseException, secrets: dict[str, str] | None = None) -> str
     return format_user_traceback(exc, secrets)
 
 
-def _retry_or_fail(ctx: WorkerContext, data: _JobInput, exc: Exception,
-                   now: dt.datetime | None) -> str:
-    delay = retry_delay(data.attempts, ctx.settings.retry_delays, data.max_retries)
+def _record_failure(ctx: WorkerContext, job: jobs.StartedJob, project: ProjectRuntime,
+                    exc: BaseException, delay: float | None,
+                    now: dt.datetime | None) -> Outcome:
+    """Fail the job, or put it back to pending for another try after ``delay`` seconds."""
+    now = now or utcnow()
+    error = _error_text(exc, project.secrets)
+    traceback = _traceback(exc, project.secrets)
+    retryable = isinstance(exc, RetryableJobError)
     with ctx.db.session() as session:
-        job = session.get(Job, data.job_id)
-        assert job is not None
+        if retryable:
+            jobs.insert_log(session, job, f"{error} (try {job.attempts})", level="warning",
+                            now=now)
         if delay is None:
-            jobs.fail(session, job, error=f"gave up after {data.attempts} tries: "
-                      f"{_error_text(exc, data.secrets)}",
-                      traceback=_traceback(exc, data.secrets), now=now)
-        else:
-            jobs.postpone(session, job, delay=delay, error=_error_text(exc, data.secrets),
-                          traceback=_traceback(exc, data.secrets), now=now)
-        jobs.add_log(session, job, f"{_error_text(exc, data.secrets)} (try {data.attempts})",
-                     level="warning")
-        return job.state
-
-
-def _failed(ctx: WorkerContext, data: _JobInput, exc: Exception, now: dt.datetime | None) -> str:
-    error = _error_text(exc, data.secrets)
-    logger.info("job %s failed: %s", data.job_id, error)
-    with ctx.db.session() as session:
-        job = session.get(Job, data.job_id)
-        assert job is not None
-        jobs.fail(session, job, error=error, traceback=_traceback(exc, data.secrets), now=now)
-        jobs.add_log(session, job, error, level="error")
-        return job.state
-
+            if retryable and job.attempts > 1:
+                error = f"gave up after {job.attempts} tries: {error}"
+            else:
+                jobs.insert_log(session, job, error, level="error", now=now)
+            logger.info("job %s failed: %s", job.id, error)
+            _finish(session, job, state="failed", error=error, traceback=traceback, now=now)
+            return Outcome("failed", error=error)
+        _finish(session, job, state="pending", error=error, traceback=traceback, now=now,
+                next_attempt_at=now + dt.timedelta(seconds=delay))
+    if ctx.wake_dispatcher is not None:
+        ctx.wake_dispatcher()
+    return Outcome("pending", error=error)

@@ -42,7 +42,9 @@ class Service:
             started_after=max(settings.requeue_after, settings.job_wall_seconds + 60))
         self.ctx.wake_dispatcher = self.dispatcher.wake
         self.poller = Poller(self.db, self.ctx.pool, batch_size=settings.batch_size,
-                             interval=settings.poll_interval, on_jobs=self.dispatcher.wake)
+                             interval=settings.poll_interval, on_jobs=self.dispatcher.wake,
+                             lookback=settings.lookback,
+                             deletion_interval=settings.deletion_interval)
         self.scheduler = Scheduler(self.db, interval=settings.poll_interval,
                                    on_jobs=self.dispatcher.wake,
                                    retention_days=settings.retention_days)

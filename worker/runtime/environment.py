@@ -181,6 +181,11 @@ class Environment:
         values = self._cache.get(model, {}).get(rid)
         if values is None or field not in values:
             if rid in self._missing.get(model, ()):
+                if values:  # a deleted record handed to handle_db with its last known values
+                    raise MissingError(
+                        f"{model}({rid},) was deleted; its last known values are "
+                        f"{', '.join(sorted(values))} (list {field!r} in the trigger's "
+                        "watched_fields to keep it)")
                 raise MissingError(f"Record does not exist or has been deleted: "
                                    f"{model}({rid},)")
             self._fetch(model, field, prefetch, rid)

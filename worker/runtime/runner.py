@@ -45,16 +45,26 @@ def _accepts_argument(func: types.FunctionType) -> bool:
                for p in parameters)
 
 
+def _seed_deleted(env: Environment, model: str, values: Mapping[str, Mapping[str, Any]]) -> None:
+    """Deleted records: their last known values answer field reads without RPC, and any other
+    field raises MissingError as Odoo would (the records are gone)."""
+    rows = [{**dict(vals), "id": int(rid)} for rid, vals in values.items()]
+    env._store(model, rows)
+    env._missing.setdefault(model, set()).update(row["id"] for row in rows)
+
+
 def call_handler(func: types.FunctionType, handler: str, env: Environment, *,
-                 records: tuple[str, Iterable[int]] | RecordSet | None = None,
+                 records: tuple[Any, ...] | RecordSet | None = None,
                  args: tuple[Any, ...] = (), kwargs: Mapping[str, Any] | None = None) -> Any:
     """Call ``func`` the way its kind of handler is called (SPEC §3)."""
     if handler == "handle_db":
         if isinstance(records, RecordSet):
             recordset = records
         elif records is not None:
-            model, ids = records
-            recordset = env[model].browse(list(ids))
+            model, ids = records[0], list(records[1])
+            if len(records) > 2 and records[2]:
+                _seed_deleted(env, model, records[2])
+            recordset = env[model].browse(ids)
         elif args:
             recordset = args[0]
         else:
@@ -73,7 +83,7 @@ def call_handler(func: types.FunctionType, handler: str, env: Environment, *,
 
 
 def run_handler(*, client: Any, task_code: str, handler: str, protected_code: str = "",
-                common_code: str = "", records: tuple[str, Iterable[int]] | None = None,
+                common_code: str = "", records: tuple[Any, ...] | None = None,
                 args: Iterable[Any] = (), kwargs: Mapping[str, Any] | None = None,
                 params: Mapping[str, Any] | None = None,
                 secrets: Mapping[str, Any] | None = None,

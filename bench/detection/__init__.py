@@ -1,0 +1,1 @@
+"""Benchmark of change detection (issue 3): ``python -m bench.detection``."""
