@@ -11,6 +11,7 @@ import datetime as dt
 import functools
 import json
 import logging
+import signal
 import sys
 import threading
 from collections.abc import Callable
@@ -93,6 +94,7 @@ def run(host: str, port: int, no_web: bool) -> None:
     setup_logging(settings)
     db = open_db(settings)
     service = Service(settings, db)
+    _stop_on_sigterm(service)
     service.start_worker()
     service.start_poller()
     click.echo(f"Sync Studio running: broker {_broker(settings)}, database "
@@ -102,6 +104,16 @@ def run(host: str, port: int, no_web: bool) -> None:
     else:
         _serve_web(settings, db, host, port)
     service.stop()
+
+
+def _stop_on_sigterm(service: Any) -> None:
+    """SIGTERM (docker stop, systemd) stops the service cleanly, like Ctrl-C."""
+
+    def handler(*_args: Any) -> None:
+        service.request_stop()
+        raise KeyboardInterrupt  # ends the web server's loop in the main thread too
+
+    signal.signal(signal.SIGTERM, handler)
 
 
 def _serve_web(settings: Settings, db: Database, host: str, port: int) -> None:
@@ -152,6 +164,7 @@ def worker(threads: int | None) -> None:
         raise ConfigurationError("`syncstudio worker` needs SYNCSTUDIO_BROKER_URL (redis:// or "
                                  "amqp://); without a broker use `syncstudio run`")
     service = Service(settings, open_db(settings))
+    _stop_on_sigterm(service)
     service.start_worker(threads)
     click.echo(f"worker consuming from {_broker(settings)}")
     service.wait()

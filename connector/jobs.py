@@ -13,11 +13,26 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import insert, or_, select, update
+from sqlalchemy import bindparam, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from connector.errors import NotFoundError
 from connector.store.models import FINISHED_STATES, Job, Log, Trigger, utcnow
+
+# Statements of the hot path, built once: on the table (not the ORM entity) so that executing
+# them skips the ORM's bulk machinery, and SQLAlchemy's compiled cache serves every call.
+_JOBS = Job.__table__
+_BEGIN = insert(_JOBS).returning(_JOBS.c.id)
+_LOG = insert(Log.__table__)
+_START = (
+    update(_JOBS)
+    .where(_JOBS.c.id == bindparam("job_id"), _JOBS.c.state.not_in(FINISHED_STATES))
+    .values(state="started", attempts=_JOBS.c.attempts + 1, started_at=bindparam("now"),
+            finished_at=None)
+    .returning(_JOBS.c.id, _JOBS.c.project_id, _JOBS.c.task_id, _JOBS.c.trigger_id,
+               _JOBS.c.function, _JOBS.c.args_json, _JOBS.c.kwargs_json, _JOBS.c.attempts,
+               _JOBS.c.max_retries, _JOBS.c.user)
+)
 
 
 def record_job(session: Session, *, project_id: int, task_id: int | None, function: str,
@@ -59,10 +74,10 @@ def begin_job(session: Session, *, project_id: int, task_id: int, trigger_id: in
               now: dt.datetime | None = None) -> StartedJob:
     """Insert a job that starts right away in this process (webhooks): one INSERT."""
     now = now or utcnow()
-    job_id = session.execute(insert(Job).values(
+    job_id = session.execute(_BEGIN, dict(
         project_id=project_id, task_id=task_id, trigger_id=trigger_id, function=function,
         args_json="[]", kwargs_json="{}", state="started", attempts=1, priority=10, user=user,
-        created_at=now, started_at=now, enqueued_at=now).returning(Job.id)).scalar_one()
+        created_at=now, started_at=now, enqueued_at=now)).scalar_one()
     return StartedJob(id=job_id, project_id=project_id, task_id=task_id, trigger_id=trigger_id,
                       function=function, args=[], kwargs={}, attempts=1, max_retries=None,
                       user=user)
@@ -122,14 +137,10 @@ def start(session: Session, job_id: int, now: dt.datetime | None = None) -> Star
     A finished job is not run again: a message delivered twice must not re-run a done job.
     One UPDATE … RETURNING both claims the job and reads it.
     """
-    row = session.execute(
-        update(Job)
-        .where(Job.id == job_id, Job.state.not_in(FINISHED_STATES))
-        .values(state="started", attempts=Job.attempts + 1, started_at=now or utcnow(),
-                finished_at=None)
-        .returning(Job.id, Job.project_id, Job.task_id, Job.trigger_id, Job.function,
-                   Job.args_json, Job.kwargs_json, Job.attempts, Job.max_retries, Job.user)
-    ).first()
+    row = session.execute(_START, {"job_id": job_id, "now": now or utcnow()}).first()
+    loaded = session.identity_map.get(session.identity_key(Job, job_id))
+    if loaded is not None:
+        session.expire(loaded)  # the statement bypassed the ORM: reload on next access
     if row is None:
         return None
     return StartedJob(id=row.id, project_id=row.project_id, task_id=row.task_id,
@@ -192,7 +203,7 @@ def retry(session: Session, job_id: int, now: dt.datetime | None = None) -> Job:
 def insert_log(session: Session, job: StartedJob | Job, message: str, *, level: str = "info",
                type: str = "server", now: dt.datetime | None = None) -> None:
     """Append one log line to a job with a single INSERT (no object loaded)."""
-    session.execute(insert(Log).values(
+    session.execute(_LOG, dict(
         job_id=job.id, project_id=job.project_id, task_id=job.task_id,
         trigger_id=job.trigger_id, created_at=now or utcnow(), level=level, type=type,
         message=message))

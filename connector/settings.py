@@ -131,6 +131,8 @@ class Settings:
     job_memory_mb: int = 256
     job_wall_seconds: float = 300.0
     job_max_subjobs: int = 10_000
+    sandbox_max_jobs: int = 500
+    sandbox_max_rss_growth_mb: float = 64.0
     odoo_timeout: float = 30.0
     worker_threads: int = 4
     retention_days: int = 30
@@ -164,6 +166,9 @@ class Settings:
             "job_cpu_seconds": _read(env, "JOB_CPU_SECONDS", cast_positive_float, 60.0),
             "job_memory_mb": _read(env, "JOB_MEMORY_MB", cast_positive_int, 256),
             "job_wall_seconds": _read(env, "JOB_WALL_SECONDS", cast_positive_float, 300.0),
+            "sandbox_max_jobs": _read(env, "SANDBOX_MAX_JOBS", cast_positive_int, 500),
+            "sandbox_max_rss_growth_mb": _read(env, "SANDBOX_MAX_RSS_GROWTH_MB",
+                                               cast_positive_float, 64.0),
             "job_max_subjobs": _read(env, "JOB_MAX_SUBJOBS", cast_positive_int, 10_000),
             "odoo_timeout": _read(env, "ODOO_TIMEOUT", cast_positive_float, 30.0),
             "worker_threads": _read(env, "WORKER_THREADS", cast_positive_int, 4),

@@ -13,7 +13,7 @@ import json
 from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from connector import jobs
@@ -64,17 +64,21 @@ class _Hook:
     disabled: str | None
 
 
+_TRIGGERS, _TASKS, _PROJECTS = Trigger.__table__, Task.__table__, Project.__table__
+_HOOK = (
+    select(_TRIGGERS.c.id, _TRIGGERS.c.project_id, _TRIGGERS.c.task_id, _TRIGGERS.c.webhook_type,
+           _TRIGGERS.c.active, _TRIGGERS.c.trigger_name, _TASKS.c.active, _TASKS.c.name,
+           _PROJECTS.c.active, _PROJECTS.c.name)
+    .join(_TASKS, _TRIGGERS.c.task_id == _TASKS.c.id)
+    .join(_PROJECTS, _TRIGGERS.c.project_id == _PROJECTS.c.id)
+    .where(_TRIGGERS.c.token == bindparam("token"), _TRIGGERS.c.kind == "webhook")
+)
+
+
 def _find_trigger(token: str) -> _Hook | None:
     db = current_app.extensions["syncstudio.db"]
     with db.session() as session:
-        row = session.execute(
-            select(Trigger.id, Trigger.project_id, Trigger.task_id, Trigger.webhook_type,
-                   Trigger.active, Trigger.trigger_name, Task.active, Task.name,
-                   Project.active, Project.name)
-            .join(Task, Trigger.task_id == Task.id)
-            .join(Project, Trigger.project_id == Project.id)
-            .where(Trigger.token == token, Trigger.kind == "webhook")
-        ).first()
+        row = session.execute(_HOOK, {"token": token}).first()
     if row is None:
         return None
     (trigger_id, project_id, task_id, kind, trigger_active, trigger_name, task_active,

@@ -15,7 +15,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import bindparam, update
 
 from connector import jobs
 from connector.connections import ClientPool
@@ -38,6 +38,11 @@ from worker.runtime import (
 logger = logging.getLogger("syncstudio.worker")
 
 WARNING_LEVELS = ("warning", "error", "critical")
+_JOBS = Job.__table__
+_FINISH = update(_JOBS).where(_JOBS.c.id == bindparam("job_id")).values(
+    state=bindparam("state"), finished_at=bindparam("finished_at"),
+    result_json=bindparam("result_json"), error=bindparam("error"),
+    traceback=bindparam("traceback"), next_attempt_at=bindparam("next_attempt_at"))
 
 
 class JobLimitError(SyncStudioError):
@@ -154,11 +159,6 @@ def _eta(eta: Any) -> dt.datetime | None:
     return eta if isinstance(eta, dt.datetime) else None
 
 
-def no_client() -> None:
-    """The Odoo client of a project without a connection (picklable for the sandbox process)."""
-    return None
-
-
 def _run(ctx: WorkerContext, job: jobs.StartedJob, project: ProjectRuntime,
          call_args: tuple[Any, ...] | None, log: Callable[..., None],
          log_transmission: Callable[[Any, Any], None], add_job: Callable[..., Any]) -> Any:
@@ -180,8 +180,7 @@ def _run(ctx: WorkerContext, job: jobs.StartedJob, project: ProjectRuntime,
         allowlist=ctx.settings.import_allowlist, task_name=task_name,
         log=log, log_transmission=log_transmission)
     if ctx.settings.isolation:
-        connection: Any = project.connection if project.connection is not None else no_client
-        return run_isolated(connection=connection, limits=project.limits, **common)
+        return run_isolated(connection=project.connection, limits=project.limits, **common)
     client = None
     if project.connection is not None and project.connection_id is not None:
         client = ctx.pool.get_params(project.connection_id, project.connection)
@@ -198,9 +197,9 @@ def _finish(session: Any, job: jobs.StartedJob, *, state: str, now: dt.datetime 
             result_json = json.dumps(result)
         except (TypeError, ValueError):
             result_json = json.dumps(repr(result))
-    session.execute(update(Job).where(Job.id == job.id).values(
-        state=state, finished_at=now or utcnow(), result_json=result_json, error=error,
-        traceback=traceback, next_attempt_at=next_attempt_at))
+    session.execute(_FINISH, dict(
+        job_id=job.id, state=state, finished_at=now or utcnow(), result_json=result_json,
+        error=error, traceback=traceback, next_attempt_at=next_attempt_at))
 
 
 def _error_text(exc: BaseException, secrets: dict[str, str] | None = None) -> str:

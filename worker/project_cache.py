@@ -12,7 +12,7 @@ import datetime as dt
 import threading
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from connector.connections import connection_params
@@ -20,6 +20,9 @@ from connector.settings import Settings
 from connector.store.crypto import SecretBox
 from connector.store.models import Project, Task, Trigger
 from worker.runtime import Limits
+
+_VERSION = select(Project.__table__.c.updated_at).where(
+    Project.__table__.c.id == bindparam("project_id"))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,8 +55,7 @@ class ProjectCache:
 
     def get(self, session: Session, project_id: int) -> ProjectRuntime | None:
         """The current runtime of ``project_id`` (None when the project is gone)."""
-        version = session.execute(
-            select(Project.updated_at).where(Project.id == project_id)).first()
+        version = session.execute(_VERSION, {"project_id": project_id}).first()
         if version is None:
             return None
         with self._lock:

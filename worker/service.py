@@ -20,6 +20,8 @@ from worker.actors import declare_actors
 from worker.broker import QUEUE, make_broker
 from worker.dispatch import Dispatcher
 from worker.executor import WorkerContext
+from worker.runtime.isolation import warm_up
+from worker.runtime.pool import close_default_pool, default_pool
 from worker.scheduler import Scheduler
 
 logger = logging.getLogger("syncstudio.service")
@@ -54,8 +56,14 @@ class Service:
 
     def start_worker(self, threads: int | None = None) -> dramatiq.Worker:
         """Start Dramatiq worker threads consuming the job queue."""
-        self.worker = dramatiq.Worker(self.broker, queues={QUEUE},
-                                      worker_threads=threads or self.settings.worker_threads,
+        count = threads or self.settings.worker_threads
+        if self.settings.isolation:
+            # One sandbox process per worker thread, forked from a template started now rather
+            # than on the first job.
+            pool = default_pool()
+            pool.resize(max(count, pool.max_size))
+            warm_up()
+        self.worker = dramatiq.Worker(self.broker, queues={QUEUE}, worker_threads=count,
                                       worker_timeout=100)
         self.worker.start()
         return self.worker
@@ -79,6 +87,10 @@ class Service:
         if self.worker is not None:
             self.worker.join()
 
+    def request_stop(self) -> None:
+        """Make :meth:`wait` return (signal handlers call this)."""
+        self._stop.set()
+
     def stop(self) -> None:
         """Stop every started part and close connections."""
         self._stop.set()
@@ -87,6 +99,7 @@ class Service:
             thread.join(timeout=10)
         if self.worker is not None:
             self.worker.stop(timeout=10_000)
+            close_default_pool()
         self.ctx.pool.close()
         self.broker.close()
 

@@ -341,9 +341,6 @@ def test_worker_killed_mid_job_is_requeued_and_completes(redis_pg, tmp_path):
     assert [line.message for line in job_logs(db, job_id)] == ["run 1", "run 2"]
 
 
-@pytest.mark.xfail(strict=False, reason="worker/runtime/isolation.py: a sandbox process outlives "
-                   "its SIGKILLed worker and keeps running task code (no parent-death signal); "
-                   "remove this mark once it dies with its worker")
 def test_sandbox_process_dies_with_its_worker(redis_pg, tmp_path):
     """A task still running after its worker died would run concurrently with the re-queued
     copy of its job (and its wall-clock limit is enforced by the dead parent)."""

@@ -1,18 +1,20 @@
 """Run a handler in a separate, resource-limited OS process.
 
 RestrictedPython limits what code can *name*; it cannot stop ``while True: pass``,
-``10 ** 10 ** 10`` or ``'x' * 10 ** 10``. So each run happens in a child process with:
+``10 ** 10 ** 10`` or ``'x' * 10 ** 10``. So each run happens in a child process with, per job:
 
 * a CPU-time limit (an ``ITIMER_PROF`` timer, with ``RLIMIT_CPU`` behind it);
 * a memory limit (``RLIMIT_AS``: allocations fail with ``MemoryError``); the limit is the
-  child's size at start plus ``memory_mb``, so the interpreter itself does not count;
+  child's size when the job starts plus ``memory_mb``, so the interpreter does not count;
 * a wall-clock limit enforced by the parent, which kills the child (SIGKILL).
 
-The child re-creates the Odoo client from connection parameters (clients hold sockets and
+The child creates the Odoo client from connection parameters (clients hold sockets and
 locks, which do not cross processes). Log lines, data-out records and ``add_job`` calls are
 sent to the parent as they happen, so they are kept even if the child is killed later.
-Children come from a ``forkserver``: forking the (threaded) worker itself could copy held
-locks; the fork server is single-threaded and has the runtime imported already.
+Sandbox processes are long-lived and serve one job after another
+(:mod:`worker.runtime.pool`): a job gets fresh namespaces, fresh limits and a fresh ``env``;
+what survives between jobs is the compiled-code cache and the Odoo client (same connection
+only, dropped after a failure).
 
 Errors come back as the same exception classes when the parent knows them (``UserError``,
 ``RetryableJobError``, ``CodeError``, built-in exceptions …), with the user-code traceback
@@ -23,13 +25,11 @@ become :class:`UserCodeError`.
 from __future__ import annotations
 
 import builtins
+import contextlib
 import math
-import multiprocessing
-import os
 import pickle
 import resource
 import signal
-import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -39,7 +39,8 @@ from worker.runtime import exceptions as runtime_exceptions
 from worker.runtime.exceptions import SandboxError, SandboxLimitExceeded
 from worker.runtime.tracebacks import format_user_traceback, mask_secrets
 
-__all__ = ["Limits", "UserCodeError", "run_isolated"]
+__all__ = ["ClientCache", "Limits", "UserCodeError", "rss_bytes", "run_isolated", "run_job",
+           "warm_up"]
 
 
 @dataclass(frozen=True)
@@ -76,36 +77,58 @@ _KNOWN.update({name: getattr(runtime_exceptions, name)
 _KNOWN.update({"OSError": OSError, "ConnectionError": ConnectionError,
                "JobError": core_errors.JobError})
 
-_CONTEXT = multiprocessing.get_context("forkserver")
-_CONTEXT.set_forkserver_preload(["worker.runtime.isolation"])
+# --------------------------------------------------------------------------------------------
+# Child side: one job in a sandbox process (:mod:`worker.runtime.pool` runs many in a row)
+# --------------------------------------------------------------------------------------------
 
 
-# --------------------------------------------------------------------------------------------
-# Child side
-# --------------------------------------------------------------------------------------------
+def _statm(field: int) -> int:
+    # /proc/self/statm: sizes in pages, virtual size first, resident second; one short line,
+    # cheaper to read than /proc/self/status, which matters once per job.
+    try:
+        with open("/proc/self/statm", encoding="ascii") as statm:
+            return int(statm.read().split()[field]) * resource.getpagesize()
+    except (OSError, IndexError, ValueError):
+        return 0
 
 
 def _vm_size_bytes() -> int:
-    try:
-        with open("/proc/self/status", encoding="ascii") as status:
-            for line in status:
-                if line.startswith("VmSize:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return 0
+    return _statm(0)
+
+
+def rss_bytes() -> int:
+    """This process's resident set size."""
+    return _statm(1)
+
+
+def _set_soft_limit(limit: int, value: int) -> None:
+    hard = resource.getrlimit(limit)[1]
+    if hard != resource.RLIM_INFINITY:
+        value = min(value, hard)
+    resource.setrlimit(limit, (value, hard))
 
 
 def _apply_limits(limits: Limits) -> None:
-    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # a killed child must not dump core
-    # ITIMER_PROF counts this process's CPU time precisely and its SIGPROF (no handler
-    # installed) ends the process; RLIMIT_CPU, whole seconds only, is the kernel's backstop.
+    # Only *soft* limits change: an unprivileged process can lower a hard limit but never raise
+    # it again, and the next job in this process needs its own, fresh budget.
+    # ITIMER_PROF counts this process's CPU time from now and its SIGPROF (no handler
+    # installed) ends the process; RLIMIT_CPU, whole seconds of the process's life, is the
+    # kernel's backstop (SIGXCPU).
     signal.setitimer(signal.ITIMER_PROF, float(limits.cpu_seconds))
     used = resource.getrusage(resource.RUSAGE_SELF)
     cpu = math.ceil(used.ru_utime + used.ru_stime + limits.cpu_seconds) + 1
-    resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
+    _set_soft_limit(resource.RLIMIT_CPU, cpu)
+    # Relative to the process's current size, so the interpreter and what earlier jobs left
+    # mapped (arenas, caches) do not eat into this job's allowance.
     memory = _vm_size_bytes() + int(limits.memory_mb) * 1024 * 1024
-    resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
+    _set_soft_limit(resource.RLIMIT_AS, memory)
+
+
+def _clear_limits() -> None:
+    signal.setitimer(signal.ITIMER_PROF, 0)
+    for limit in (resource.RLIMIT_CPU, resource.RLIMIT_AS):
+        hard = resource.getrlimit(limit)[1]
+        resource.setrlimit(limit, (hard, hard))
 
 
 def _describe(exc: BaseException, secrets: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -120,64 +143,106 @@ def _describe(exc: BaseException, secrets: Mapping[str, Any] | None) -> dict[str
     return info
 
 
-def _child_main(conn: Any, connection: Any, limits: Limits, kwargs: dict[str, Any]) -> None:
+class ClientCache:
+    """The Odoo client of a sandbox process, kept between jobs with the same connection.
+
+    Re-using it saves a login per job. It is dropped when the connection parameters change
+    and after any failed job, so a broken client (dropped socket, refused login) never
+    serves the next job.
+    """
+
+    def __init__(self) -> None:
+        self.key: Any = None
+        self.client: Any = None
+
+    @staticmethod
+    def _key(connection: Any) -> Any:
+        if connection is None or callable(connection):
+            return ("factory", connection)
+        return ("params", tuple(sorted(connection.items())))
+
+    def get(self, connection: Any) -> Any:
+        """The client for ``connection`` (make_client kwargs, a factory, or None)."""
+        key = self._key(connection)
+        if self.key != key:
+            self.drop()
+            if connection is None:
+                client = None
+            elif callable(connection):
+                client = connection()
+            else:
+                from connector.odoo import make_client
+
+                client = make_client(**connection)
+            self.key, self.client = key, client
+        return self.client
+
+    def drop(self) -> None:
+        """Forget (and close) the cached client."""
+        client, self.key, self.client = self.client, None, None
+        close = getattr(client, "close", None)
+        if callable(close):
+            # A broken client is being thrown away: its close() may fail too.
+            with contextlib.suppress(Exception):
+                close()
+
+
+def run_job(conn: Any, connection: Any, limits: Limits, kwargs: dict[str, Any],
+            clients: ClientCache) -> tuple[str, Any]:
+    """Run one job in this process under ``limits``; return its final message.
+
+    Log lines, data-out records and ``add_job`` calls go to the parent over ``conn`` while
+    the job runs. The result is ``("result", pickled value)``, ``("error", description)``
+    or ``("limit", "memory")``; the CPU limit ends the process (SIGPROF).
+    """
     from worker.runtime.runner import run_handler
 
+    secrets = kwargs.get("secrets")
+
+    def log(message: str, level: str) -> None:
+        conn.send(("log", message, level))
+
+    def log_transmission(recipient: str, data: str) -> None:
+        conn.send(("transmission", recipient, data))
+
+    def add_job(func_name: str, **options: Any) -> Callable[..., Any]:
+        def queue(*args: Any, **call_kwargs: Any) -> Any:
+            conn.send(("add_job", func_name, options, args, call_kwargs))
+            kind, value = conn.recv()
+            if kind == "error":
+                raise RuntimeError(f"add_job failed: {value}")
+            return value
+
+        return queue
+
+    if kwargs.pop("has_add_job", False):
+        kwargs["add_job"] = add_job
     try:
         _apply_limits(limits)
-        secrets = kwargs.get("secrets")
-        if callable(connection):
-            client = connection()
-        else:
-            from connector.odoo import make_client
-
-            client = make_client(**connection)
-
-        def log(message: str, level: str) -> None:
-            conn.send(("log", message, level))
-
-        def log_transmission(recipient: str, data: str) -> None:
-            conn.send(("transmission", recipient, data))
-
-        def add_job(func_name: str, **options: Any) -> Callable[..., Any]:
-            def queue(*args: Any, **call_kwargs: Any) -> Any:
-                conn.send(("add_job", func_name, options, args, call_kwargs))
-                kind, value = conn.recv()
-                if kind == "error":
-                    raise RuntimeError(f"add_job failed: {value}")
-                return value
-
-            return queue
-
-        if kwargs.pop("has_add_job", False):
-            kwargs["add_job"] = add_job
         try:
+            client = clients.get(connection)
             value = run_handler(client=client, log=log, log_transmission=log_transmission,
                                 **kwargs)
         except MemoryError:
-            conn.send(("limit", "memory"))
-            return
+            raise
         except BaseException as exc:  # noqa: BLE001 - every user error goes to the parent
-            conn.send(("error", _describe(exc, secrets)))
-            return
-        finally:
-            close = getattr(client, "close", None)
-            if callable(close):
-                close()
+            clients.drop()
+            return ("error", _describe(exc, secrets))
         try:
-            payload = pickle.dumps(value)
+            return ("result", pickle.dumps(value))
+        except MemoryError:
+            raise
         except Exception as exc:  # noqa: BLE001
-            conn.send(("error", {
+            return ("error", {
                 "type": "SandboxError", "traceback": "",
                 "message": f"the handler returned a {type(value).__name__}, which cannot leave "
                            f"the sandbox ({exc}); return plain data (str, dict, list, numbers)",
-            }))
-            return
-        conn.send(("result", payload))
+            })
     except MemoryError:
-        conn.send(("limit", "memory"))
+        clients.drop()
+        return ("limit", "memory")
     finally:
-        conn.close()
+        _clear_limits()
 
 
 # --------------------------------------------------------------------------------------------
@@ -226,76 +291,33 @@ def _death(exitcode: int | None, limits: Limits) -> SandboxError:
     return SandboxError(f"the task's process ended without an answer (exit code {exitcode})")
 
 
-def run_isolated(*, connection: Mapping[str, Any] | Callable[[], Any],
+def run_isolated(*, connection: Mapping[str, Any] | Callable[[], Any] | None,
                  limits: Limits | None = None,
                  log: Callable[[str, str], None] | None = None,
                  log_transmission: Callable[[str, str], None] | None = None,
                  add_job: Callable[..., Any] | None = None, **kwargs: Any) -> Any:
-    """:func:`run_handler` in a child process with CPU, memory and wall-clock limits.
+    """:func:`run_handler` in a sandbox process with CPU, memory and wall-clock limits.
 
     ``connection`` holds the keyword arguments of :func:`connector.odoo.make_client` (or is a
-    picklable factory returning a client). ``log``/``log_transmission``/``add_job`` are called
-    here, in the parent, as the child reports. Every other keyword goes to ``run_handler``
-    and must be picklable (``link_api`` must be a picklable ``env -> mapping`` factory; it
-    runs in the child). Raises :class:`SandboxLimitExceeded` when a limit is hit.
+    picklable factory returning a client, or None for no client). ``log``/
+    ``log_transmission``/``add_job`` are called here, in the parent, as the child reports.
+    Every other keyword goes to ``run_handler`` and must be picklable (``link_api`` must be a
+    picklable ``env -> mapping`` factory; it runs in the child). Raises
+    :class:`SandboxLimitExceeded` when a limit is hit. The process comes from the shared
+    :func:`worker.runtime.pool.default_pool`.
     """
-    limits = limits or Limits()
-    kwargs["has_add_job"] = add_job is not None
-    parent_conn, child_conn = _CONTEXT.Pipe(duplex=True)
-    process = _CONTEXT.Process(target=_child_main, name="syncstudio-task",
-                               args=(child_conn, connection, limits, kwargs), daemon=True)
-    process.start()
-    child_conn.close()
-    deadline = time.monotonic() + limits.wall_seconds
-    try:
-        while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise _limit_error("wall", limits)
-            if not parent_conn.poll(min(remaining, 0.5)):
-                if not process.is_alive() and not parent_conn.poll(0):
-                    process.join()
-                    raise _death(process.exitcode, limits)
-                continue
-            try:
-                message = parent_conn.recv()
-            except (EOFError, OSError):
-                process.join(5)
-                raise _death(process.exitcode, limits) from None
-            kind = message[0]
-            if kind == "log":
-                if log is not None:
-                    log(message[1], message[2])
-            elif kind == "transmission":
-                if log_transmission is not None:
-                    log_transmission(message[1], message[2])
-            elif kind == "add_job":
-                _, func_name, options, args, call_kwargs = message
-                try:
-                    assert add_job is not None
-                    result = add_job(func_name, **options)(*args, **call_kwargs)
-                    parent_conn.send(("ok", result))
-                except Exception as exc:  # noqa: BLE001 - reported to the child's caller
-                    parent_conn.send(("error", str(exc)))
-            elif kind == "limit":
-                raise _limit_error(message[1], limits)
-            elif kind == "error":
-                raise _rebuild(message[1])
-            elif kind == "result":
-                return pickle.loads(message[1])
-    finally:
-        parent_conn.close()
-        if process.is_alive():
-            process.kill()
-        process.join(5)
-        if hasattr(process, "close") and not process.is_alive():
-            process.close()
+    from worker.runtime.pool import default_pool
+
+    return default_pool().run(connection=connection, limits=limits, log=log,
+                              log_transmission=log_transmission, add_job=add_job, **kwargs)
 
 
-def warm_up(preload: Iterable[str] = ()) -> None:
-    """Start the fork server now (first run is otherwise slower); ``preload`` adds modules."""
-    if preload:
-        _CONTEXT.set_forkserver_preload(["worker.runtime.isolation", *preload])
-    process = _CONTEXT.Process(target=os.getpid)
-    process.start()
-    process.join()
+def warm_up(preload: Iterable[str] = (), processes: int = 1) -> None:
+    """Start the sandbox processes now (the first run is otherwise slower).
+
+    ``preload`` adds modules the template process imports once for all sandbox processes.
+    """
+    from worker.runtime.pool import default_pool, zygote
+
+    zygote(preload)
+    default_pool().warm_up(processes)

@@ -1,0 +1,1 @@
+"""Task runtime benchmark (issue 4): ``python -m bench.runtime [--quick]``."""
