@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import bindparam, insert, or_, select, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from connector.errors import NotFoundError
@@ -69,8 +70,8 @@ def record_trigger_job(session: Session, trigger: Trigger, *, args: Sequence[Any
     return job
 
 
-def begin_job(session: Session, *, project_id: int, task_id: int, trigger_id: int | None,
-              function: str, user: str | None = None,
+def begin_job(session: Session | Connection, *, project_id: int, task_id: int,
+              trigger_id: int | None, function: str, user: str | None = None,
               now: dt.datetime | None = None) -> StartedJob:
     """Insert a job that starts right away in this process (webhooks): one INSERT."""
     now = now or utcnow()
@@ -83,26 +84,34 @@ def begin_job(session: Session, *, project_id: int, task_id: int, trigger_id: in
                       user=user)
 
 
+def _due(now: dt.datetime | None) -> Any:
+    now = now or utcnow()
+    return (or_(Job.next_attempt_at.is_(None), Job.next_attempt_at <= now), Job.state == "pending")
+
+
 def due_jobs(session: Session, now: dt.datetime | None = None, limit: int = 500) -> list[Job]:
     """Pending jobs whose time has come, highest priority (lowest number) first."""
-    now = now or utcnow()
-    query = (
-        select(Job)
-        .where(Job.state == "pending",
-               or_(Job.next_attempt_at.is_(None), Job.next_attempt_at <= now))
-        .order_by(Job.priority, Job.id)
-        .limit(limit)
-    )
-    return list(session.scalars(query))
+    return list(session.scalars(
+        select(Job).where(*_due(now)).order_by(Job.priority, Job.id).limit(limit)))
 
 
-def claim(session: Session, job_id: int, now: dt.datetime | None = None) -> bool:
-    """Move a pending job to enqueued; False when it is no longer pending (another dispatcher
-    claimed it first), so no two dispatchers send the same row."""
-    result = session.execute(
-        update(Job).where(Job.id == job_id, Job.state == "pending")
-        .values(state="enqueued", enqueued_at=now or utcnow()))
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+def due_job_ids(session: Session, now: dt.datetime | None = None,
+                limit: int = 500) -> list[int]:
+    """Ids of :func:`due_jobs`, without loading the rows."""
+    return list(session.scalars(
+        select(Job.id).where(*_due(now)).order_by(Job.priority, Job.id).limit(limit)))
+
+
+def claim(session: Session, job_ids: Sequence[int], now: dt.datetime | None = None) -> list[int]:
+    """Move pending jobs to enqueued with one UPDATE; returns the ids this call moved, in the
+    order given. Rows no longer pending (another dispatcher claimed them first) are left out,
+    so no two dispatchers send the same row."""
+    if not job_ids:
+        return []
+    moved = set(session.scalars(
+        update(_JOBS).where(_JOBS.c.id.in_(list(job_ids)), _JOBS.c.state == "pending")
+        .values(state="enqueued", enqueued_at=now or utcnow()).returning(_JOBS.c.id)))
+    return [job_id for job_id in job_ids if job_id in moved]
 
 
 def mark_enqueued(session: Session, job_id: int, now: dt.datetime | None = None) -> bool:
@@ -131,16 +140,18 @@ class StartedJob:
     user: str | None
 
 
-def start(session: Session, job_id: int, now: dt.datetime | None = None) -> StartedJob | None:
+def start(session: Session | Connection, job_id: int,
+          now: dt.datetime | None = None) -> StartedJob | None:
     """Mark a job started and count the attempt; None when it is finished or gone.
 
     A finished job is not run again: a message delivered twice must not re-run a done job.
     One UPDATE … RETURNING both claims the job and reads it.
     """
     row = session.execute(_START, {"job_id": job_id, "now": now or utcnow()}).first()
-    loaded = session.identity_map.get(session.identity_key(Job, job_id))
-    if loaded is not None:
-        session.expire(loaded)  # the statement bypassed the ORM: reload on next access
+    if isinstance(session, Session):
+        loaded = session.identity_map.get(session.identity_key(Job, job_id))
+        if loaded is not None:
+            session.expire(loaded)  # the statement bypassed the ORM: reload on next access
     if row is None:
         return None
     return StartedJob(id=row.id, project_id=row.project_id, task_id=row.task_id,
@@ -200,8 +211,9 @@ def retry(session: Session, job_id: int, now: dt.datetime | None = None) -> Job:
     return job
 
 
-def insert_log(session: Session, job: StartedJob | Job, message: str, *, level: str = "info",
-               type: str = "server", now: dt.datetime | None = None) -> None:
+def insert_log(session: Session | Connection, job: StartedJob | Job, message: str, *,
+               level: str = "info", type: str = "server",
+               now: dt.datetime | None = None) -> None:
     """Append one log line to a job with a single INSERT (no object loaded)."""
     session.execute(_LOG, dict(
         job_id=job.id, project_id=job.project_id, task_id=job.task_id,

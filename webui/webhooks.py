@@ -77,8 +77,8 @@ _HOOK = (
 
 def _find_trigger(token: str) -> _Hook | None:
     db = current_app.extensions["syncstudio.db"]
-    with db.session() as session:
-        row = session.execute(_HOOK, {"token": token}).first()
+    with db.engine.connect() as conn:
+        row = conn.execute(_HOOK, {"token": token}).first()
     if row is None:
         return None
     (trigger_id, project_id, task_id, kind, trigger_active, trigger_name, task_active,
@@ -138,8 +138,9 @@ def relay(token: str) -> Any:
     if not isinstance(built, HttpRequest):
         return built
     ctx = current_app.extensions["syncstudio.worker"]
-    with ctx.db.session() as session:
-        # Started at once: it runs right here, so the dispatcher must never send it.
+    with ctx.db.engine.begin() as session:
+        # Started at once (it runs right here, so the dispatcher must never send it), with its
+        # data-in log line in the same transaction.
         job = jobs.begin_job(session, project_id=hook.project_id, task_id=hook.task_id,
                              trigger_id=hook.trigger_id, function="handle_webhook",
                              user=built.remote_addr)
@@ -163,5 +164,5 @@ def relay(token: str) -> Any:
 
 
 def _log_out(ctx: Any, job: Any, message: str) -> None:
-    with ctx.db.session() as session:
-        jobs.insert_log(session, job, message, type="data_out")
+    with ctx.db.autocommit.connect() as conn:
+        jobs.insert_log(conn, job, message, type="data_out")

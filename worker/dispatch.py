@@ -51,10 +51,10 @@ class Dispatcher:
         """Send every due pending job; returns how many were sent."""
         now = now or utcnow()
         with self.db.session() as session:
-            due = [job.id for job in jobs.due_jobs(session, now)]
+            due = jobs.due_job_ids(session, now)
             # Claim only rows that are still pending: a second dispatcher (another poller, or
             # `syncstudio run` next to one) that read the same rows must not send them again.
-            claimed = [job_id for job_id in due if jobs.claim(session, job_id, now)]
+            claimed = jobs.claim(session, due, now)
         return sum(self._send(job_id) for job_id in claimed)
 
     def requeue_lost(self, now: dt.datetime | None = None) -> int:

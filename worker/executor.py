@@ -84,14 +84,16 @@ def execute(ctx: WorkerContext, job_id: int, *, call_args: tuple[Any, ...] | Non
     ``call_args`` replaces the stored arguments: a webhook's request object is handed to the
     handler directly instead of being stored in the job row.
     """
-    with ctx.db.session() as session:
-        job = jobs.start(session, job_id, now)
+    # Plain autocommit connections, not ORM sessions, on this path: it runs once per job and
+    # each statement is atomic on its own.
+    with ctx.db.autocommit.connect() as conn:
+        job = jobs.start(conn, job_id, now)
         if job is None:
             return None
-        project = ctx.projects.get(session, job.project_id)
+        project = ctx.projects.get(conn, job.project_id)
         task = project.tasks.get(job.task_id) if project and job.task_id else None
         if project is None or task is None:
-            _finish(session, job, state="failed", now=now,
+            _finish(conn, job, state="failed", now=now,
                     error="the task or project of this job no longer exists")
             return Outcome("failed", error="the task or project of this job no longer exists")
     return run_started(ctx, job, project, call_args=call_args, now=now)
@@ -107,8 +109,8 @@ def run_started(ctx: WorkerContext, job: jobs.StartedJob, project: ProjectRuntim
     def log(message: Any, level: str = "info", type: str = "server") -> None:
         level = str(level).lower()
         levels.append(level)
-        with ctx.db.session() as session:
-            jobs.insert_log(session, job, str(message), level=level, type=type)
+        with ctx.db.autocommit.connect() as conn:
+            jobs.insert_log(conn, job, str(message), level=level, type=type)
 
     def log_transmission(recipient: Any, payload: Any) -> None:
         log(f"{recipient}: {payload}", "info", "data_out")
@@ -142,8 +144,8 @@ def run_started(ctx: WorkerContext, job: jobs.StartedJob, project: ProjectRuntim
         outcome = _record_failure(ctx, job, project, exc, None, now)
     else:
         state = "done_warnings" if any(level in WARNING_LEVELS for level in levels) else "done"
-        with ctx.db.session() as session:
-            _finish(session, job, state=state, result=result, now=now)
+        with ctx.db.autocommit.connect() as conn:
+            _finish(conn, job, state=state, result=result, now=now)
         outcome = Outcome(state, result=result)
     if added and ctx.wake_dispatcher is not None:
         ctx.wake_dispatcher()

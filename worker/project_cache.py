@@ -13,6 +13,7 @@ import threading
 from typing import Any
 
 from sqlalchemy import bindparam, select
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from connector.connections import connection_params
@@ -53,8 +54,11 @@ class ProjectCache:
         self._cache: dict[int, ProjectRuntime] = {}
         self._lock = threading.Lock()
 
-    def get(self, session: Session, project_id: int) -> ProjectRuntime | None:
-        """The current runtime of ``project_id`` (None when the project is gone)."""
+    def get(self, session: Session | Connection, project_id: int) -> ProjectRuntime | None:
+        """The current runtime of ``project_id`` (None when the project is gone).
+
+        ``session`` may be a plain connection: the ORM is only needed on a cache miss.
+        """
         version = session.execute(_VERSION, {"project_id": project_id}).first()
         if version is None:
             return None
@@ -62,7 +66,11 @@ class ProjectCache:
             cached = self._cache.get(project_id)
         if cached is not None and cached.version == version[0]:
             return cached
-        fresh = self._load(session, project_id)
+        if isinstance(session, Connection):
+            with Session(bind=session) as orm_session:
+                fresh = self._load(orm_session, project_id)
+        else:
+            fresh = self._load(session, project_id)
         if fresh is not None:
             with self._lock:
                 self._cache[project_id] = fresh
