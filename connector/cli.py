@@ -11,6 +11,7 @@ import datetime as dt
 import functools
 import json
 import logging
+import os
 import signal
 import sys
 import threading
@@ -116,16 +117,18 @@ def _stop_on_sigterm(service: Any) -> None:
     signal.signal(signal.SIGTERM, handler)
 
 
-def _serve_web(settings: Settings, db: Database, host: str, port: int) -> None:
-    from waitress import create_server
-
+def _serve_web(settings: Settings, db: Database, host: str, port: int,
+               processes: int = 1) -> None:
     from webui import create_app
+    from webui.server import serve_gunicorn, serve_waitress
 
-    app = create_app({"SETTINGS": settings, "DATABASE": db})
-    server = create_server(app, host=host, port=port, threads=8)
-    click.echo(f"Dashboard: http://{host}:{server.effective_port}/")
-    with contextlib.suppress(KeyboardInterrupt):
-        server.run()
+    if processes > 1:
+        db.dispose()  # each worker process opens its own connections
+        serve_gunicorn(lambda: create_app({"SETTINGS": settings}), host, port, processes,
+                       announce=click.echo)
+    else:
+        serve_waitress(create_app({"SETTINGS": settings, "DATABASE": db}), host, port,
+                       announce=click.echo)
 
 
 def _broker(settings: Settings) -> str:
@@ -142,12 +145,17 @@ def _db_label(settings: Settings) -> str:
 @main.command()
 @click.option("--host", envvar="SYNCSTUDIO_WEB_HOST", default="127.0.0.1", show_default=True)
 @click.option("--port", envvar="SYNCSTUDIO_WEB_PORT", default=8000, show_default=True, type=int)
+@click.option("--processes", envvar="SYNCSTUDIO_WEB_PROCESSES", type=int, default=None,
+              help="Worker processes (default: the number of CPUs; 1 serves in-process).")
 @one_line_errors
-def web(host: str, port: int) -> None:
+def web(host: str, port: int, processes: int | None) -> None:
     """The web process: dashboard, webhook relay, health and metrics."""
     settings = load_settings()
     setup_logging(settings)
-    _serve_web(settings, open_db(settings), host, port)
+    count = processes if processes is not None else (os.cpu_count() or 1)
+    if count < 1:
+        raise ConfigurationError("--processes must be 1 or more")
+    _serve_web(settings, open_db(settings), host, port, count)
 
 
 @main.command()

@@ -62,27 +62,26 @@ class _Hook:
     task_id: int
     webhook_type: str
     disabled: str | None
+    version: Any = None  # the project's updated_at, for the project cache
 
 
 _TRIGGERS, _TASKS, _PROJECTS = Trigger.__table__, Task.__table__, Project.__table__
 _HOOK = (
     select(_TRIGGERS.c.id, _TRIGGERS.c.project_id, _TRIGGERS.c.task_id, _TRIGGERS.c.webhook_type,
            _TRIGGERS.c.active, _TRIGGERS.c.trigger_name, _TASKS.c.active, _TASKS.c.name,
-           _PROJECTS.c.active, _PROJECTS.c.name)
+           _PROJECTS.c.active, _PROJECTS.c.name, _PROJECTS.c.updated_at)
     .join(_TASKS, _TRIGGERS.c.task_id == _TASKS.c.id)
     .join(_PROJECTS, _TRIGGERS.c.project_id == _PROJECTS.c.id)
     .where(_TRIGGERS.c.token == bindparam("token"), _TRIGGERS.c.kind == "webhook")
 )
 
 
-def _find_trigger(token: str) -> _Hook | None:
-    db = current_app.extensions["syncstudio.db"]
-    with db.engine.connect() as conn:
-        row = conn.execute(_HOOK, {"token": token}).first()
+def _find_trigger(conn: Any, token: str) -> _Hook | None:
+    row = conn.execute(_HOOK, {"token": token}).first()
     if row is None:
         return None
     (trigger_id, project_id, task_id, kind, trigger_active, trigger_name, task_active,
-     task_name, project_active, project_name) = row
+     task_name, project_active, project_name, version) = row
     disabled = None
     for what, active, name in (("project", project_active, project_name),
                                ("task", task_active, task_name),
@@ -90,7 +89,7 @@ def _find_trigger(token: str) -> _Hook | None:
         if not active:
             disabled = f"the {what} {name!r} of this webhook is disabled"
             break
-    return _Hook(trigger_id, project_id, task_id, kind or "json", disabled)
+    return _Hook(trigger_id, project_id, task_id, kind or "json", disabled, version)
 
 
 def _make_response(kind: str, result: Any) -> Response:
@@ -127,42 +126,39 @@ def relay(token: str) -> Any:
     """Run the webhook trigger named by ``token`` with this request."""
     from worker.executor import run_started
 
-    hook = _find_trigger(token)
-    if hook is None:
-        return _error(404, "no webhook has this URL (unknown or regenerated token)")
-    if hook.disabled:
-        return _error(404, hook.disabled)
-    if request.method not in METHODS[hook.webhook_type]:
-        return _error(405, f"this webhook accepts {' or '.join(METHODS[hook.webhook_type])}")
-    built = _build_request(hook.webhook_type)
-    if not isinstance(built, HttpRequest):
-        return built
     ctx = current_app.extensions["syncstudio.worker"]
-    with ctx.db.engine.begin() as session:
-        # Started at once (it runs right here, so the dispatcher must never send it), with its
-        # data-in log line in the same transaction.
-        job = jobs.begin_job(session, project_id=hook.project_id, task_id=hook.task_id,
+    # One autocommit connection for the request's own statements, each atomic by itself.
+    with ctx.db.autocommit.connect() as conn:
+        hook = _find_trigger(conn, token)
+        if hook is None:
+            return _error(404, "no webhook has this URL (unknown or regenerated token)")
+        if hook.disabled:
+            return _error(404, hook.disabled)
+        if request.method not in METHODS[hook.webhook_type]:
+            return _error(405, f"this webhook accepts {' or '.join(METHODS[hook.webhook_type])}")
+        built = _build_request(hook.webhook_type)
+        if not isinstance(built, HttpRequest):
+            return built
+        # Started at once: it runs right here, so the dispatcher must never send it.
+        job = jobs.begin_job(conn, project_id=hook.project_id, task_id=hook.task_id,
                              trigger_id=hook.trigger_id, function="handle_webhook",
                              user=built.remote_addr)
-        jobs.insert_log(session, job, f"{request.method} {request.path} from "
+        jobs.insert_log(conn, job, f"{request.method} {request.path} from "
                         f"{built.remote_addr}: "
                         f"{built.data[:LOGGED_BODY].decode('utf-8', 'replace')}", type="data_in")
-        project = ctx.projects.get(session, hook.project_id)
-    outcome = run_started(ctx, job, project, call_args=(built,))
-    if outcome.state == "failed":
-        short = (outcome.error or "error").splitlines()[0][:200]
-        _log_out(ctx, job, f"500: handler failed: {short}")
-        return _error(500, f"the webhook handler failed (job {job.id}): {short}")
-    try:
-        response = _make_response(hook.webhook_type, outcome.result)
-    except (TypeError, ValueError) as exc:
-        _log_out(ctx, job, f"500: cannot send the handler's return value: {exc}")
-        return _error(500, f"the webhook handler returned a value that cannot be sent: {exc}")
-    body = response.get_data()[:LOGGED_BODY].decode("utf-8", "replace")
-    _log_out(ctx, job, f"{response.status_code}: {body}")
-    return response
-
-
-def _log_out(ctx: Any, job: Any, message: str) -> None:
-    with ctx.db.autocommit.connect() as conn:
-        jobs.insert_log(conn, job, message, type="data_out")
+        project = ctx.projects.at_version(conn, hook.project_id, hook.version)
+        outcome = run_started(ctx, job, project, call_args=(built,))
+        if outcome.state == "failed":
+            short = (outcome.error or "error").splitlines()[0][:200]
+            jobs.insert_log(conn, job, f"500: handler failed: {short}", type="data_out")
+            return _error(500, f"the webhook handler failed (job {job.id}): {short}")
+        try:
+            response = _make_response(hook.webhook_type, outcome.result)
+        except (TypeError, ValueError) as exc:
+            jobs.insert_log(conn, job, f"500: cannot send the handler's return value: {exc}",
+                            type="data_out")
+            return _error(500, "the webhook handler returned a value that cannot be sent: "
+                          f"{exc}")
+        body = response.get_data()[:LOGGED_BODY].decode("utf-8", "replace")
+        jobs.insert_log(conn, job, f"{response.status_code}: {body}", type="data_out")
+        return response

@@ -62,9 +62,14 @@ class ProjectCache:
         version = session.execute(_VERSION, {"project_id": project_id}).first()
         if version is None:
             return None
+        return self.at_version(session, project_id, version[0])
+
+    def at_version(self, session: Session | Connection, project_id: int,
+                   version: dt.datetime | None) -> ProjectRuntime | None:
+        """Like :meth:`get` when the caller has read the project's version already."""
         with self._lock:
             cached = self._cache.get(project_id)
-        if cached is not None and cached.version == version[0]:
+        if cached is not None and cached.version == version:
             return cached
         if isinstance(session, Connection):
             with Session(bind=session) as orm_session:

@@ -34,6 +34,10 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     kwargs.setdefault("pool_pre_ping", True)
+    # Web threads, worker threads and their log writes may each hold a connection at once; a
+    # pool smaller than that opens and closes "overflow" connections on every request.
+    kwargs.setdefault("pool_size", 20)
+    kwargs.setdefault("max_overflow", 20)
     return create_engine(url, **kwargs)
 
 

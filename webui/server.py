@@ -1,0 +1,51 @@
+"""Serving the web app: waitress in one process, or gunicorn with several worker processes.
+
+Webhook handlers run in the web process, so on a machine with several cores one process (one
+GIL) caps the webhook rate; ``syncstudio web --processes N`` forks N gunicorn workers, each
+building its own app (database pool, sandbox processes) after the fork.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+from typing import Any
+
+from flask import Flask
+
+THREADS = 8
+
+
+def serve_waitress(app: Flask, host: str, port: int,
+                   announce: Callable[[str], None] = print) -> None:
+    """Serve ``app`` in this process until interrupted."""
+    from waitress import create_server
+
+    server = create_server(app, host=host, port=port, threads=THREADS)
+    announce(f"Dashboard: http://{host}:{server.effective_port}/")
+    with contextlib.suppress(KeyboardInterrupt):
+        server.run()
+
+
+def serve_gunicorn(factory: Callable[[], Flask], host: str, port: int, processes: int,
+                   announce: Callable[[str], None] = print) -> None:
+    """Serve the app built by ``factory`` in ``processes`` forked worker processes."""
+    from gunicorn.app.base import BaseApplication
+
+    class Application(BaseApplication):  # type: ignore[misc]
+        def load_config(self) -> None:
+            options: dict[str, Any] = {
+                "bind": f"{host}:{port}", "workers": processes, "worker_class": "gthread",
+                "threads": THREADS, "accesslog": None, "graceful_timeout": 10,
+                # Each worker builds its own app: database connections and sandbox processes
+                # must not be shared across a fork.
+                "preload_app": False,
+            }
+            for key, value in options.items():
+                self.cfg.set(key, value)
+
+        def load(self) -> Flask:
+            return factory()
+
+    announce(f"Dashboard: http://{host}:{port}/ ({processes} processes)")
+    Application().run()
