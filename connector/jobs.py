@@ -11,9 +11,9 @@ import dataclasses
 import datetime as dt
 import json
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import bindparam, insert, or_, select, update
+from sqlalchemy import Table, bindparam, insert, or_, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
@@ -22,9 +22,10 @@ from connector.store.models import FINISHED_STATES, Job, Log, Trigger, utcnow
 
 # Statements of the hot path, built once: on the table (not the ORM entity) so that executing
 # them skips the ORM's bulk machinery, and SQLAlchemy's compiled cache serves every call.
-_JOBS = Job.__table__
+# Declarative models' __table__ is typed as FromClause; it is a Table here.
+_JOBS = cast(Table, Job.__table__)
 _BEGIN = insert(_JOBS).returning(_JOBS.c.id)
-_LOG = insert(Log.__table__)
+_LOG = insert(cast(Table, Log.__table__))
 _START = (
     update(_JOBS)
     .where(_JOBS.c.id == bindparam("job_id"), _JOBS.c.state.not_in(FINISHED_STATES))

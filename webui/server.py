@@ -32,7 +32,7 @@ def serve_gunicorn(factory: Callable[[], Flask], host: str, port: int, processes
     """Serve the app built by ``factory`` in ``processes`` forked worker processes."""
     from gunicorn.app.base import BaseApplication
 
-    class Application(BaseApplication):  # type: ignore[misc]
+    class Application(BaseApplication):
         def load_config(self) -> None:
             options: dict[str, Any] = {
                 "bind": f"{host}:{port}", "workers": processes, "worker_class": "gthread",

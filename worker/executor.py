@@ -13,9 +13,9 @@ import datetime as dt
 import json
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import bindparam, update
+from sqlalchemy import Table, bindparam, update
 
 from connector import jobs
 from connector.connections import ClientPool
@@ -38,7 +38,7 @@ from worker.runtime import (
 logger = logging.getLogger("syncstudio.worker")
 
 WARNING_LEVELS = ("warning", "error", "critical")
-_JOBS = Job.__table__
+_JOBS = cast(Table, Job.__table__)  # declarative __table__ is typed as FromClause
 _FINISH = update(_JOBS).where(_JOBS.c.id == bindparam("job_id")).values(
     state=bindparam("state"), finished_at=bindparam("finished_at"),
     result_json=bindparam("result_json"), error=bindparam("error"),

@@ -25,7 +25,9 @@ def offset(rule: Rule) -> relativedelta:
     unit = UNITS.get(rule.delay_unit or "minutes")
     if unit is None:
         raise ValueError(f"unknown delay unit {rule.delay_unit!r}")
-    delta = relativedelta(**{unit: int(rule.delay or 0)})
+    # Typed as Any so mypy does not match the str keys against dt1/dt2 (dates).
+    delta_kwargs: dict[str, Any] = {unit: int(rule.delay or 0)}
+    delta = relativedelta(**delta_kwargs)
     return -delta if rule.when == "before" else delta
 
 

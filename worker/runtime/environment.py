@@ -37,6 +37,18 @@ class Environment:
     __slots__ = ("_cache", "_client", "_context", "_fields", "_gen", "_links", "_missing",
                  "_uid", "_wanted")
 
+    # Declared for type checkers only (no values, so no clash with __slots__); set in
+    # __init__ through object.__setattr__ because __setattr__ refuses writes.
+    _cache: dict[str, dict[int, dict[str, Any]]]
+    _client: Any
+    _context: dict[str, Any]
+    _fields: dict[str, Any]
+    _gen: dict[Any, int]
+    _links: Any
+    _missing: dict[str, set[int]]
+    _uid: int | None
+    _wanted: dict[str, dict[str, None]]
+
     def __init__(self, client: Any, context: Mapping[str, Any] | None = None, *,
                  uid: int | None = None, links: Any = None, fields: dict[str, Any] | None = None
                  ) -> None:
@@ -63,9 +75,11 @@ class Environment:
     @property
     def uid(self) -> int:
         """The id of the Odoo user the project connects as."""
-        if self._uid is None:
-            object.__setattr__(self, "_uid", int(self._call(lambda: self._client.uid)))
-        return self._uid
+        uid = self._uid
+        if uid is None:
+            uid = int(self._call(lambda: self._client.uid))
+            object.__setattr__(self, "_uid", uid)
+        return uid
 
     @property
     def user(self) -> RecordSet:

@@ -32,7 +32,7 @@ import resource
 import signal
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from connector import errors as core_errors
 from worker.runtime import exceptions as runtime_exceptions
@@ -256,7 +256,9 @@ def _rebuild(info: Mapping[str, Any]) -> BaseException:
     if name == "CodeError":
         exc = core_errors.CodeError.__new__(core_errors.CodeError)
         Exception.__init__(exc, message)
-        exc.lineno, exc.col, exc.where = info.get("lineno"), info.get("col"), info.get("where")
+        # _describe always sends a CodeError's where (a str).
+        exc.lineno, exc.col = info.get("lineno"), info.get("col")
+        exc.where = cast(str, info.get("where"))
     elif name == "SandboxError":
         exc = SandboxError(message)
     elif name in _KNOWN:

@@ -27,7 +27,7 @@ import re
 import threading
 import types
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, cast
 
 from RestrictedPython import compile_restricted_exec
 from RestrictedPython.transformer import INSPECT_ATTRIBUTES, RestrictingNodeTransformer
@@ -63,7 +63,9 @@ def default_allowlist() -> tuple[str, ...]:
         return tuple(Settings.from_env().import_allowlist)
     except ConfigurationError:
         # An unrelated bad setting must not make every code check fail: use the default list.
-        return tuple(Settings.__dataclass_fields__["import_allowlist"].default)
+        # The field has a plain default (a tuple of names), never MISSING.
+        default = Settings.__dataclass_fields__["import_allowlist"].default
+        return tuple(cast("tuple[str, ...]", default))
 
 
 # --------------------------------------------------------------------------------------------

@@ -171,6 +171,8 @@ def _zygote_main(ctl: Connection, preload: tuple[str, ...]) -> None:
 class Zygote:
     """The parent's handle on a template process (thread-safe)."""
 
+    _ctl: Connection | None  # None once closed
+
     def __init__(self, preload: Iterable[str] = DEFAULT_PRELOAD) -> None:
         self.preload = tuple(preload)
         self._lock = threading.Lock()
@@ -366,6 +368,7 @@ class SandboxPool:
     def _acquire(self, key: str) -> _Child:
         while True:
             victim = None
+            child: _Child | None
             with self._cond:
                 while True:
                     if self._closed:

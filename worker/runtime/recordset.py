@@ -12,7 +12,7 @@ and refuse attribute assignment and pickling.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from worker.runtime.exceptions import UserError
 from worker.runtime.guards import allow_name_attribute
@@ -170,7 +170,7 @@ class RecordSet(Records):
         self.ensure_one()
         return self._env._raw(self._model, self._ids[0], "display_name", self._prefetch)
 
-    def name_get(self) -> list[tuple[int, str]]:
+    def name_get(self) -> list[tuple[int, str | bool]]:
         """``[(id, display_name), …]``, one ``read`` for the whole recordset."""
         return [(rec._ids[0], rec.display_name) for rec in self]
 
@@ -240,7 +240,8 @@ class RecordSet(Records):
             ids = (ids,)
         elif isinstance(ids, RecordSet):
             ids = ids._ids
-        ids = tuple(ids)
+        # Anything else (True included) goes to tuple(), which raises TypeError as before.
+        ids = tuple(cast("Iterable[int]", ids))
         if not all(isinstance(i, int) and not isinstance(i, bool) for i in ids):
             raise TypeError("browse() takes record ids (integers)")
         return RecordSet(self._env, self._model, ids)
@@ -428,6 +429,10 @@ class _Method:
     """A model method called over RPC on a recordset: ``records.action_archive()``."""
 
     __slots__ = ("_method", "_records")
+
+    # Declared for type checkers only; set through object.__setattr__ (__setattr__ refuses).
+    _method: str
+    _records: RecordSet
 
     def __init__(self, records: RecordSet, name: str) -> None:
         object.__setattr__(self, "_records", records)
