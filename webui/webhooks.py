@@ -147,7 +147,7 @@ def relay(token: str) -> Any:
                         f"{built.remote_addr}: "
                         f"{built.data[:LOGGED_BODY].decode('utf-8', 'replace')}", type="data_in")
         project = ctx.projects.at_version(conn, hook.project_id, hook.version)
-        outcome = run_started(ctx, job, project, call_args=(built,))
+        outcome = run_started(ctx, job, project, call_args=(built,), conn=conn)
         if outcome.state == "failed":
             short = (outcome.error or "error").splitlines()[0][:200]
             jobs.insert_log(conn, job, f"500: handler failed: {short}", type="data_out")

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, update
+from sqlalchemy.engine import Connection
 
 from connector import jobs
 from connector.connections import ClientPool
@@ -100,9 +101,13 @@ def execute(ctx: WorkerContext, job_id: int, *, call_args: tuple[Any, ...] | Non
 
 
 def run_started(ctx: WorkerContext, job: jobs.StartedJob, project: ProjectRuntime, *,
-                call_args: tuple[Any, ...] | None = None,
-                now: dt.datetime | None = None) -> Outcome:
-    """Run the handler of a job already marked started and record how it ended."""
+                call_args: tuple[Any, ...] | None = None, now: dt.datetime | None = None,
+                conn: Connection | None = None) -> Outcome:
+    """Run the handler of a job already marked started and record how it ended.
+
+    ``conn``, an autocommit connection the caller holds (the webhook relay), records the end
+    without checking out another one.
+    """
     levels: list[str] = []
     added: list[int] = []
 
@@ -144,8 +149,11 @@ def run_started(ctx: WorkerContext, job: jobs.StartedJob, project: ProjectRuntim
         outcome = _record_failure(ctx, job, project, exc, None, now)
     else:
         state = "done_warnings" if any(level in WARNING_LEVELS for level in levels) else "done"
-        with ctx.db.autocommit.connect() as conn:
+        if conn is not None:
             _finish(conn, job, state=state, result=result, now=now)
+        else:
+            with ctx.db.autocommit.connect() as own:
+                _finish(own, job, state=state, result=result, now=now)
         outcome = Outcome(state, result=result)
     if added and ctx.wake_dispatcher is not None:
         ctx.wake_dispatcher()
