@@ -271,6 +271,18 @@ def find_project(session: Any, name: str) -> Any:
     return project
 
 
+def find_trigger(session: Any, project_name: str, trigger_name: str) -> Any:
+    """Trigger ``trigger_name`` of project ``project_name``, or a NotFoundError naming both."""
+    from connector.store.models import Trigger
+
+    project = find_project(session, project_name)
+    found = session.scalar(select(Trigger).where(Trigger.project_id == project.id,
+                                                 Trigger.trigger_name == trigger_name))
+    if found is None:
+        raise NotFoundError(f"project {project_name!r} has no trigger {trigger_name!r}")
+    return found
+
+
 def probe_connection(params: dict[str, Any]) -> dict[str, Any]:
     """Log in with connection ``params`` and return the server version and user."""
     from connector.odoo import make_client
@@ -400,7 +412,6 @@ def trigger() -> None:
 def trigger_run(project_name: str, trigger_name: str, data: str | None) -> None:
     """Run a button or cron trigger now, in this process, and print its job and logs."""
     from connector import jobs
-    from connector.store.models import Trigger
     from worker.executor import WorkerContext, execute
 
     settings = load_settings()
@@ -412,11 +423,7 @@ def trigger_run(project_name: str, trigger_name: str, data: str | None) -> None:
         except ValueError as exc:
             raise ConfigurationError(f"--data is not valid JSON: {exc}") from None
     with database.session() as session:
-        proj = find_project(session, project_name)
-        trig = session.scalar(select(Trigger).where(Trigger.project_id == proj.id,
-                                                    Trigger.trigger_name == trigger_name))
-        if trig is None:
-            raise NotFoundError(f"project {project_name!r} has no trigger {trigger_name!r}")
+        trig = find_trigger(session, project_name, trigger_name)
         if trig.kind not in ("button", "cron"):
             raise ConfigurationError(f"{trigger_name} is a {trig.kind} trigger; only button and "
                                      "cron triggers can be run by hand")
@@ -446,16 +453,11 @@ def trigger_snapshot(project_name: str, trigger_name: str) -> None:
     from connector.connections import ClientPool
     from connector.detection.poller import build_snapshots
     from connector.store.crypto import SecretBox
-    from connector.store.models import Trigger
 
     settings = load_settings()
     database = open_db(settings)
     with database.session() as session:
-        proj = find_project(session, project_name)
-        trig = session.scalar(select(Trigger).where(Trigger.project_id == proj.id,
-                                                    Trigger.trigger_name == trigger_name))
-        if trig is None:
-            raise NotFoundError(f"project {project_name!r} has no trigger {trigger_name!r}")
+        trig = find_trigger(session, project_name, trigger_name)
         if trig.kind != "db":
             raise ConfigurationError(f"{trigger_name} is a {trig.kind} trigger; only DB "
                                      "triggers have snapshots")
