@@ -122,13 +122,21 @@ def _serve_web(settings: Settings, db: Database, host: str, port: int,
     from webui import create_app
     from webui.server import serve_gunicorn, serve_waitress
 
+    def web_app(database: Database | None = None) -> Any:
+        app = create_app({"SETTINGS": settings, **({"DATABASE": database} if database else {})})
+        if settings.isolation:
+            # Webhook handlers are short: sandbox processes beyond a couple per web process
+            # only compete for the cores (workers size theirs to their threads instead).
+            from worker.runtime.pool import default_pool
+
+            default_pool().resize(settings.web_sandboxes)
+        return app
+
     if processes > 1:
         db.dispose()  # each worker process opens its own connections
-        serve_gunicorn(lambda: create_app({"SETTINGS": settings}), host, port, processes,
-                       announce=click.echo)
+        serve_gunicorn(web_app, host, port, processes, announce=click.echo)
     else:
-        serve_waitress(create_app({"SETTINGS": settings, "DATABASE": db}), host, port,
-                       announce=click.echo)
+        serve_waitress(web_app(db), host, port, announce=click.echo)
 
 
 def _broker(settings: Settings) -> str:

@@ -132,6 +132,7 @@ class Settings:
     job_wall_seconds: float = 300.0
     job_max_subjobs: int = 10_000
     sandbox_max_jobs: int = 500
+    web_sandboxes: int = 2
     sandbox_max_rss_growth_mb: float = 64.0
     odoo_timeout: float = 30.0
     worker_threads: int = 4
@@ -166,6 +167,7 @@ class Settings:
             "job_cpu_seconds": _read(env, "JOB_CPU_SECONDS", cast_positive_float, 60.0),
             "job_memory_mb": _read(env, "JOB_MEMORY_MB", cast_positive_int, 256),
             "job_wall_seconds": _read(env, "JOB_WALL_SECONDS", cast_positive_float, 300.0),
+            "web_sandboxes": _read(env, "WEB_SANDBOXES", cast_positive_int, 2),
             "sandbox_max_jobs": _read(env, "SANDBOX_MAX_JOBS", cast_positive_int, 500),
             "sandbox_max_rss_growth_mb": _read(env, "SANDBOX_MAX_RSS_GROWTH_MB",
                                                cast_positive_float, 64.0),
