@@ -70,6 +70,8 @@ def setup_logging(settings: Settings) -> None:
     """Plain log lines on stderr at the configured level."""
     logging.basicConfig(level=settings.log_level, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # Alembic narrates every plugin and migration at INFO; an upgrade is worth one line at most.
+    logging.getLogger("alembic").setLevel(max(logging.WARNING, logging.getLogger().level))
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
