@@ -43,6 +43,12 @@ class ClientPool:
             self._clients[connection_id] = (key, client)
             return client
 
+    def clients(self) -> list[tuple[int, OdooClient]]:
+        """The clients held now, by connection id (for metrics)."""
+        with self._lock:
+            return [(connection_id, client)
+                    for connection_id, (_key, client) in self._clients.items()]
+
     def close(self) -> None:
         """Close every client."""
         with self._lock:

@@ -1,4 +1,5 @@
-"""Sync Studio's web process: the Flask app factory (dashboard, webhook relay, health)."""
+"""Sync Studio's web process: the Flask app factory (dashboard, webhook relay, health,
+metrics)."""
 
 from __future__ import annotations
 
@@ -23,8 +24,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     # Webhooks run their handler in this process, through the same executor as the workers.
     app.extensions["syncstudio.worker"] = WorkerContext.from_settings(settings, db)
 
-    from webui import health, webhooks
+    from webui import health, metrics, webhooks
 
     app.register_blueprint(health.bp)
     app.register_blueprint(webhooks.bp)
+    app.register_blueprint(metrics.bp)
     return app

@@ -218,6 +218,8 @@ class Job(Base):
         Index("ix_job_state_next", "state", "next_attempt_at"),
         Index("ix_job_trigger_state", "trigger_id", "state"),
         Index("ix_job_identity", "identity_key", "state"),
+        # Retention and the metrics' recent-jobs window scan finished jobs by time.
+        Index("ix_job_state_finished", "state", "finished_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
