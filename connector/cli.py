@@ -7,6 +7,7 @@ become a one-line message and exit status 1, never a traceback.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import functools
 import json
@@ -93,7 +94,7 @@ def run(host: str, port: int, no_web: bool) -> None:
     """Everything in one process: web, poller, dispatcher and workers."""
     from worker.service import Service
 
-    settings = load_settings()
+    settings = with_web_address(load_settings(), host, port)
     setup_logging(settings)
     db = open_db(settings)
     service = Service(settings, db)
@@ -107,6 +108,15 @@ def run(host: str, port: int, no_web: bool) -> None:
     else:
         _serve_web(settings, db, host, port)
     service.stop()
+
+
+def with_web_address(settings: Settings, host: str, port: int) -> Settings:
+    """Settings whose base URL (used in webhook URLs) follows --host/--port, unless
+    SYNCSTUDIO_BASE_URL names a public URL explicitly."""
+    if os.environ.get("SYNCSTUDIO_BASE_URL"):
+        return settings
+    return dataclasses.replace(settings, web_host=host, web_port=port,
+                               base_url=f"http://{host}:{port}")
 
 
 def _stop_on_sigterm(service: Any) -> None:
@@ -160,7 +170,7 @@ def _db_label(settings: Settings) -> str:
 @one_line_errors
 def web(host: str, port: int, processes: int | None) -> None:
     """The web process: dashboard, webhook relay, health and metrics."""
-    settings = load_settings()
+    settings = with_web_address(load_settings(), host, port)
     setup_logging(settings)
     count = processes if processes is not None else (os.cpu_count() or 1)
     if count < 1:
@@ -590,13 +600,65 @@ def odoo_sim(host: str, port: int, database: str, auditlog: bool, path: str | No
 
 
 @main.command()
-def demo() -> None:
-    """The whole service with a built-in Odoo simulator and the two demo projects.
+@click.option("--host", envvar="SYNCSTUDIO_WEB_HOST", default="127.0.0.1", show_default=True)
+@click.option("--port", envvar="SYNCSTUDIO_WEB_PORT", default=8000, show_default=True, type=int)
+@one_line_errors
+def demo(host: str, port: int) -> None:
+    """The whole service with two built-in Odoo simulators and the seeds' two demo projects.
 
-    Not built yet: it lands with the demo issue. Meanwhile run `syncstudio odoo-sim` and
-    `syncstudio run` side by side and import a project file.
+    Starts an Odoo 17 simulator with demo data (the project's Odoo) and a second one (the
+    external Odoo of "Odoo2odoo"), imports "Demo Telegram support" and "Demo Odoo2odoo", then
+    runs web, poller and workers in this process. Needs no external service.
     """
-    raise click.ClickException("`syncstudio demo` is not built yet; see `syncstudio demo --help`")
+    import secrets as pysecrets
+
+    from werkzeug.security import generate_password_hash
+
+    from connector.demo import PROJECTS, project_text
+    from connector.projects import ProjectImporter, parse
+    from connector.simulator import OdooSimulator
+    from connector.store.crypto import SecretBox
+    from connector.store.models import DashboardUser, Trigger
+    from worker.service import Service
+
+    settings = with_web_address(load_settings(), host, port)
+    setup_logging(settings)
+    odoo = OdooSimulator(database="demo", demo=True).start(host="127.0.0.1", port=0)
+    remote = OdooSimulator(database="remote", demo=True).start(host="127.0.0.1", port=0)
+    db = open_db(settings)
+    box = SecretBox.from_settings(settings)
+    values = {"ODOO_URL": odoo.url, "ODOO_DB": odoo.database, "REMOTE_URL": remote.url,
+              "REMOTE_DB": remote.database}
+    environ = {"SYNCSTUDIO_DEMO_ODOO_PASSWORD": "admin", "SYNCSTUDIO_DEMO_REMOTE_LOGIN": "admin",
+               "SYNCSTUDIO_DEMO_REMOTE_PASSWORD": "admin"}
+    password = pysecrets.token_urlsafe(9)
+    with db.session() as session:
+        for name in PROJECTS:
+            ProjectImporter(session, box, check_code=code_check, environ=environ).import_data(
+                parse(project_text(name, values), source=name))
+        user = session.scalar(select(DashboardUser).where(DashboardUser.login == "admin"))
+        if user is None:
+            user = DashboardUser(login="admin", role="manager")
+            session.add(user)
+        user.password_hash = generate_password_hash(password)
+        hooks = {t.trigger_name: t.token for t in session.scalars(
+            select(Trigger).where(Trigger.kind == "webhook"))}
+    service = Service(settings, db)
+    _stop_on_sigterm(service)
+    service.start_worker()
+    service.start_poller()
+    base = f"http://{host}:{port}"
+    click.echo(f"Odoo (simulator): {odoo.url} database {odoo.database!r}, login admin/admin")
+    click.echo(f"External Odoo of Odoo2odoo (simulator): {remote.url} database "
+               f"{remote.database!r}, login admin/admin")
+    click.echo(f"Telegram webhook: {base}/webhooks/{hooks.get('TELEGRAM_UPDATE')}")
+    click.echo(f"Login: admin / {password} (manager)")
+    try:
+        _serve_web(settings, db, host, port)
+    finally:
+        service.stop()
+        remote.stop()
+        odoo.stop()
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -60,13 +60,6 @@ def test_the_installed_console_script_answers():
     assert result.returncode == 0 and "project" in result.stdout
 
 
-def test_demo_says_plainly_that_it_is_not_built(runner):
-    result = runner.invoke(main, ["demo"])
-    assert result.exit_code == 1
-    assert result.output.strip() == "Error: `syncstudio demo` is not built yet; see " \
-                                    "`syncstudio demo --help`"
-
-
 def one_line_error(result) -> str:
     assert result.exit_code == 1, result.output
     assert result.exception is None or isinstance(result.exception, SystemExit), result.exception

@@ -1,0 +1,74 @@
+"""`syncstudio demo`: two simulators, the seeds' two demo projects, and the whole service in one
+process, with no external service."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+import xmlrpc.client
+
+CLI = [sys.executable, "-c", "from connector.cli import main; main()"]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_until(condition, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        assert time.monotonic() < deadline, f"{what} within {timeout} s"
+        time.sleep(0.2)
+
+
+def test_demo_runs_both_projects(tmp_path):
+    port = free_port()
+    env = {**os.environ, "SYNCSTUDIO_HOME": str(tmp_path), "SYNCSTUDIO_POLL_INTERVAL": "0.3"}
+    env.pop("SYNCSTUDIO_DATABASE_URL", None)
+    env.pop("SYNCSTUDIO_BROKER_URL", None)
+    log = tmp_path / "demo.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen([*CLI, "demo", "--port", str(port)], env=env, stdout=out,
+                                   stderr=subprocess.STDOUT)
+    try:
+        text = wait_until(lambda: "Dashboard:" in log.read_text() and log.read_text(), 60,
+                          "the demo to start")
+        assert re.search(r"Login: admin / \S{8,} \(manager\)", text)
+        odoo_url, odoo_db = re.search(r"Odoo \(simulator\): (\S+) database '(\w+)'", text).groups()
+        remote_url, remote_db = re.search(
+            r"External Odoo of Odoo2odoo \(simulator\): (\S+) database '(\w+)'", text).groups()
+        hook = re.search(r"Telegram webhook: (\S+)", text).group(1)
+        assert hook.startswith(f"http://127.0.0.1:{port}/webhooks/")
+
+        update = {"update_id": 1, "message": {"message_id": 7, "text": "Hi, where is my order?",
+                                              "from": {"id": 4242, "first_name": "Ann"}}}
+        request = urllib.request.Request(hook, data=json.dumps(update).encode(),
+                                         headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=30) as response:
+            assert json.loads(response.read()) == {"ok": True}
+
+        odoo = xmlrpc.client.ServerProxy(f"{odoo_url}/xmlrpc/2/object")
+        [partner] = odoo.execute_kw(odoo_db, 2, "admin", "res.partner", "search_read",
+                                    [[("ref", "=", "4242@telegram")], ["name"]])
+        assert partner["name"] == "Telegram: Ann"
+        # The Odoo2odoo project's DB trigger pushes the new partner to the external Odoo.
+        remote = xmlrpc.client.ServerProxy(f"{remote_url}/xmlrpc/2/object")
+        wait_until(lambda: remote.execute_kw(remote_db, 2, "admin", "res.partner",
+                                             "search_count", [[("name", "=", "Telegram: Ann")]]),
+                   30, "the partner to reach the external Odoo")
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=30)
+    assert "Traceback" not in log.read_text()
