@@ -1,0 +1,5 @@
+"""``python -m connector.cli``."""
+
+from connector.cli import main
+
+main()

@@ -1,0 +1,105 @@
+"""The built-in Odoo simulator and the demo."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+
+import click
+from sqlalchemy import select
+
+from connector.cli.base import (
+    code_check,
+    load_settings,
+    main,
+    one_line_errors,
+    open_db,
+    serve_web,
+    setup_logging,
+    stop_on_sigterm,
+    with_web_address,
+)
+
+
+# --------------------------------------------------------------------------- simulator, demo
+@main.command("odoo-sim")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8069, show_default=True, type=int)
+@click.option("--database", default="odootest", show_default=True)
+@click.option("--auditlog/--no-auditlog", default=False, help="Install the OCA auditlog models.")
+@click.option("--path", default=None, help="SQLite file of the simulator (default: temporary).")
+@one_line_errors
+def odoo_sim(host: str, port: int, database: str, auditlog: bool, path: str | None) -> None:
+    """Run the built-in Odoo 17 RPC simulator (admin/admin) for tests and demos."""
+    from connector.simulator import OdooSimulator
+
+    sim = OdooSimulator(database=database, path=path, auditlog=auditlog, demo=True)
+    sim.start(host=host, port=port)
+    click.echo(f"Odoo simulator at {sim.url} database {database!r}, login admin/admin")
+    stop = threading.Event()
+    with contextlib.suppress(KeyboardInterrupt):
+        stop.wait()
+    sim.stop()
+
+
+@main.command()
+@click.option("--host", envvar="SYNCSTUDIO_WEB_HOST", default="127.0.0.1", show_default=True)
+@click.option("--port", envvar="SYNCSTUDIO_WEB_PORT", default=8000, show_default=True, type=int)
+@one_line_errors
+def demo(host: str, port: int) -> None:
+    """The whole service with two built-in Odoo simulators and the seeds' two demo projects.
+
+    Starts an Odoo 17 simulator with demo data (the project's Odoo) and a second one (the
+    external Odoo of "Odoo2odoo"), imports "Demo Telegram support" and "Demo Odoo2odoo", then
+    runs web, poller and workers in this process. Needs no external service.
+    """
+    import secrets as pysecrets
+
+    from werkzeug.security import generate_password_hash
+
+    from connector.demo import PROJECTS, project_text
+    from connector.projects import ProjectImporter, parse
+    from connector.simulator import OdooSimulator
+    from connector.store.crypto import SecretBox
+    from connector.store.models import DashboardUser, Trigger
+    from worker.service import Service
+
+    settings = with_web_address(load_settings(), host, port)
+    setup_logging(settings)
+    odoo = OdooSimulator(database="demo", demo=True).start(host="127.0.0.1", port=0)
+    remote = OdooSimulator(database="remote", demo=True).start(host="127.0.0.1", port=0)
+    db = open_db(settings)
+    box = SecretBox.from_settings(settings)
+    values = {"ODOO_URL": odoo.url, "ODOO_DB": odoo.database, "REMOTE_URL": remote.url,
+              "REMOTE_DB": remote.database}
+    environ = {"SYNCSTUDIO_DEMO_ODOO_PASSWORD": "admin", "SYNCSTUDIO_DEMO_REMOTE_LOGIN": "admin",
+               "SYNCSTUDIO_DEMO_REMOTE_PASSWORD": "admin"}
+    password = pysecrets.token_urlsafe(9)
+    with db.session() as session:
+        for name in PROJECTS:
+            ProjectImporter(session, box, check_code=code_check, environ=environ).import_data(
+                parse(project_text(name, values), source=name))
+        user = session.scalar(select(DashboardUser).where(DashboardUser.login == "admin"))
+        if user is None:
+            user = DashboardUser(login="admin", role="manager")
+            session.add(user)
+        user.password_hash = generate_password_hash(password)
+        hooks = {t.trigger_name: t.token for t in session.scalars(
+            select(Trigger).where(Trigger.kind == "webhook"))}
+    service = Service(settings, db)
+    stop_on_sigterm(service)
+    service.start_worker()
+    service.start_poller()
+    base = f"http://{host}:{port}"
+    click.echo(f"Odoo (simulator): {odoo.url} database {odoo.database!r}, login admin/admin")
+    click.echo(f"External Odoo of Odoo2odoo (simulator): {remote.url} database "
+               f"{remote.database!r}, login admin/admin")
+    click.echo(f"Telegram webhook: {base}/webhooks/{hooks.get('TELEGRAM_UPDATE')}")
+    click.echo(f"Login: admin / {password} (manager)")
+    try:
+        serve_web(settings, db, host, port)
+    finally:
+        service.stop()
+        remote.stop()
+        odoo.stop()
+
