@@ -62,7 +62,11 @@ __all__ = ["DEFAULT_PRELOAD", "SandboxPool", "close_default_pool", "default_pool
 
 #: Modules the template process imports once, for every sandbox process forked from it.
 DEFAULT_PRELOAD = ("worker.runtime.runner", "worker.runtime.isolation", "connector.odoo",
-                   "connector.links", "worker.executor")
+                   "connector.links", "worker.executor",
+                   # What a sandbox's first job would otherwise import on its own: the
+                   # database drivers behind links, and the allow-list's usual modules.
+                   "sqlalchemy.dialects.postgresql.psycopg", "sqlalchemy.dialects.sqlite",
+                   "requests", "xmlrpc.client")
 
 _SPAWN = multiprocessing.get_context("spawn")
 
