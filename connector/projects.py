@@ -31,7 +31,7 @@ from connector.store.models import (
     Trigger,
 )
 
-PROTOCOLS = ("jsonrpc", "jsonrpc+ssl", "xmlrpc", "xmlrpcs", "json2")
+PROTOCOLS = ("jsonrpc", "jsonrpc+ssl", "xmlrpc", "xmlrpcs", "json2", "json2s")
 INTERVAL_UNITS = ("minutes", "hours", "days", "weeks", "months")
 DELAY_UNITS = ("minutes", "hours", "days", "months")
 WEBHOOK_TYPES = ("json", "form")

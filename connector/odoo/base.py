@@ -39,7 +39,7 @@ def split_url(url: str, ssl: bool) -> tuple[str, str, int, str]:
     if scheme not in ("http", "https") or not parts.hostname:
         raise ConfigurationError(f"Odoo URL {errors.public_url(url)!r} is not an http(s) URL")
     if (scheme == "https") != ssl:
-        wanted = "an SSL protocol (jsonrpc+ssl, xmlrpcs)" if scheme == "https" else "http://"
+        wanted = "an SSL protocol (jsonrpc+ssl, xmlrpcs, json2s)" if scheme == "https" else "http://"
         raise ConfigurationError(
             f"Odoo URL {errors.public_url(url)!r} does not match the protocol: use {wanted}")
     try:

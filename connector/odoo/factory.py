@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from connector.errors import ConfigurationError
 from connector.odoo.base import OdooClient
+from connector.odoo.json2 import Json2Client
 from connector.odoo.jsonrpc import JsonRpcClient
 from connector.odoo.xmlrpc import XmlRpcClient
 from connector.settings import Secret
@@ -14,6 +15,8 @@ PROTOCOLS: dict[str, tuple[type[OdooClient], bool]] = {
     "jsonrpc+ssl": (JsonRpcClient, True),
     "xmlrpc": (XmlRpcClient, False),
     "xmlrpcs": (XmlRpcClient, True),
+    "json2": (Json2Client, False),
+    "json2s": (Json2Client, True),
 }
 
 
@@ -23,12 +26,10 @@ def make_client(url: str, database: str, login: str, password: str | Secret,
     """Return an Odoo client for ``protocol``; nothing is sent until the first call.
 
     ``url`` may carry the scheme and port (``http://host:8069``); the SSL protocols
-    (``jsonrpc+ssl``, ``xmlrpcs``) need an ``https://`` URL or a bare ``host:port``.
+    (``jsonrpc+ssl``, ``xmlrpcs``, ``json2s``) need an ``https://`` URL or a bare
+    ``host:port``. With ``json2``/``json2s`` (Odoo 19+) ``password`` is the user's API key.
     """
     name = (protocol or "").strip().lower()
-    if name == "json2":
-        raise ConfigurationError(
-            "protocol 'json2' (Odoo 19 JSON-2 API) is not yet supported; use jsonrpc or xmlrpc")
     if name not in PROTOCOLS:
         raise ConfigurationError(
             f"unknown Odoo protocol {protocol!r}; use one of {', '.join(PROTOCOLS)}")

@@ -7,6 +7,7 @@ import signal
 import sys
 
 from . import serve
+from .protocol_json2 import ADMIN_API_KEY
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -28,7 +29,8 @@ def main(argv: list[str] | None = None) -> int:
     # SIGTERM (as sent by process managers and tests) stops cleanly, removing temp files.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     print(f"Odoo simulator on http://{args.host}:{args.port} database={args.database} "
-          "login=admin password=admin", file=sys.stderr, flush=True)
+          f"login=admin password=admin (JSON-2 API key {ADMIN_API_KEY})", file=sys.stderr,
+          flush=True)
     if args.audit_model and not args.auditlog:
         parser.error("--audit-model needs --auditlog")
     serve(args.host, args.port, args.database, args.auditlog, args.demo, args.path,

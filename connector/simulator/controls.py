@@ -116,6 +116,10 @@ def handle_control(sim, payload: dict) -> dict:
                            models=payload.get("models"),
                            read_models=payload.get("read_models"))
         return {"ok": True, "uid": uid}
+    elif action == "add_api_key":
+        return {"ok": True, "key": sim.add_api_key(int(payload["uid"]))}
+    elif action == "revoke_api_key":
+        return {"ok": True, "revoked": sim.revoke_api_key(str(payload["key"]))}
     elif action == "clock":
         value = payload.get("value")
         if value is None:
@@ -211,6 +215,10 @@ class SimulatorControl:
         """Create a user restricted to ``models`` (read-only on ``read_models``)."""
         return self.action("add_user", login=login, password=password, models=models,
                            read_models=read_models, name=name)["uid"]
+
+    def add_api_key(self, uid: int) -> str:
+        """A new JSON-2 API key of user ``uid``."""
+        return self.action("add_api_key", uid=uid)["key"]
 
     def execute(self, model: str, method: str, *args, txn: str | None = None, **kwargs):
         """Call a model method as admin, without going through RPC counting."""

@@ -19,9 +19,11 @@ from urllib.parse import urlsplit
 
 from . import protocol_xmlrpc
 from .controls import handle_control
+from .protocol_json2 import Json2, version_body
 from .protocol_jsonrpc import JsonRpc
 
 XMLRPC_PREFIXES = ("/xmlrpc/2/", "/xmlrpc/")
+JSON2_PREFIX = "/json/2"
 
 
 class SimulatorServer(ThreadingHTTPServer):
@@ -33,6 +35,7 @@ class SimulatorServer(ThreadingHTTPServer):
     def __init__(self, sim, address) -> None:
         self.sim = sim
         self.jsonrpc = JsonRpc(sim)
+        self.json2 = Json2(sim)
         super().__init__(address, RequestHandler)
 
 
@@ -56,6 +59,12 @@ class RequestHandler(BaseHTTPRequestHandler):
             return
         if path == "/web/health":
             self._json(200, {"status": "pass"})
+        elif self.server.sim.json2_enabled and path in ("/web/version", "/json/version"):
+            self._json(200, version_body())
+        elif self.server.sim.json2_enabled and self._is_json2(path):
+            self._json(404, {"name": "werkzeug.exceptions.NotFound",
+                             "message": "Did you mean POST /json/2/<model>/<method>?",
+                             "arguments": [], "context": {}, "debug": ""})
         elif path in ("/", "/web", "/web/login"):
             self._send(200, b"<html><body>Odoo 17 simulator</body></html>",
                        "text/html; charset=utf-8")
@@ -80,6 +89,13 @@ class RequestHandler(BaseHTTPRequestHandler):
                 answer = protocol_xmlrpc.handle(sim.services, service, body)
                 self._send(200, answer, "text/xml; charset=utf-8")
                 return
+        if self._is_json2(path):
+            if not sim.json2_enabled:
+                self._not_found()
+                return
+            status, payload = self.server.json2.handle(path, self.headers, body)
+            self._json(status, payload)
+            return
         cookie = SimpleCookie(self.headers.get("Cookie") or "")
         sid = cookie["session_id"].value if "session_id" in cookie else None
         status, answer, set_cookie = self.server.jsonrpc.handle(path, body, sid)
@@ -90,6 +106,10 @@ class RequestHandler(BaseHTTPRequestHandler):
         self._json(status, answer, headers)
 
     # -- helpers ----------------------------------------------------------------------
+
+    @staticmethod
+    def _is_json2(path: str) -> bool:
+        return path == JSON2_PREFIX or path.startswith(JSON2_PREFIX + "/")
 
     def _dropped(self) -> bool:
         """Reset the connection without an answer while the simulator is down."""

@@ -16,6 +16,7 @@ from . import demo as demo_data
 from .controls import Transaction
 from .database import Storage
 from .models import Registry
+from .protocol_json2 import ADMIN_API_KEY, ApiKeys
 from .services import Services, parse_stamp
 
 if TYPE_CHECKING:
@@ -55,6 +56,10 @@ class OdooSimulator:
         self._server: SimulatorServer | None = None
         self._thread: threading.Thread | None = None
         self.services = Services(self)
+        #: API keys of the Odoo 19 JSON-2 routes (``/json/2/<model>/<method>``).
+        self.api_keys = ApiKeys(ADMIN_UID)
+        #: False makes ``/json/2/...`` and ``/web/version`` answer 404, as Odoo 17 does.
+        self.json2_enabled = True
         with self.storage.lock:
             empty = self.storage.conn.execute("SELECT count(*) FROM sim_auth").fetchone()[0] == 0
         if empty:
@@ -197,6 +202,19 @@ class OdooSimulator:
                 (uid, password, json.dumps(sorted(models or [])) if restricted else None,
                  json.dumps(sorted(read_models or [])) if restricted else None))
         return uid
+
+    @property
+    def admin_api_key(self) -> str:
+        """The admin's JSON-2 API key (always valid, the same for every simulator)."""
+        return ADMIN_API_KEY
+
+    def add_api_key(self, uid: int) -> str:
+        """A new JSON-2 API key (``Authorization: bearer <key>``) of user ``uid``."""
+        return self.api_keys.add(uid)
+
+    def revoke_api_key(self, key: str) -> bool:
+        """Make ``key`` invalid; False when it was not a key."""
+        return self.api_keys.revoke(key)
 
     def subscribe_auditlog(self, model: str = "res.partner", log_type: str = "full",
                            capture_record: bool = True) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from connector.errors import ConfigurationError, OdooError
-from connector.odoo import JsonRpcClient, OdooClient, XmlRpcClient, errors, make_client
+from connector.odoo import Json2Client, JsonRpcClient, OdooClient, XmlRpcClient, errors, make_client
 
 
 @pytest.mark.parametrize(("protocol", "url", "cls", "expected"), [
@@ -17,6 +17,9 @@ from connector.odoo import JsonRpcClient, OdooClient, XmlRpcClient, errors, make
     ("xmlrpcs", "https://odoo.example.com/odoo", XmlRpcClient,
      "https://odoo.example.com:443/odoo"),
     ("XMLRPC", "[::1]:8069", XmlRpcClient, "http://[::1]:8069"),
+    ("json2", "http://odoo.example.com:8069/odoo", Json2Client,
+     "http://odoo.example.com:8069/odoo"),
+    ("json2s", "odoo.example.com", Json2Client, "https://odoo.example.com:8069"),
 ])
 def test_protocol_picks_class_and_url(protocol: str, url: str, cls: type, expected: str) -> None:
     client = make_client(url=url, database="db", login="admin", password="pw",
@@ -28,7 +31,7 @@ def test_protocol_picks_class_and_url(protocol: str, url: str, cls: type, expect
 
 
 @pytest.mark.parametrize(("protocol", "url", "fragment"), [
-    ("json2", "http://h", "not yet supported"),
+    ("json2s", "http://h", "does not match the protocol"),
     ("soap", "http://h", "unknown Odoo protocol"),
     ("jsonrpc", "https://h", "does not match the protocol"),
     ("xmlrpcs", "http://h", "does not match the protocol"),
