@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, current_app, jsonify
+from flask import Blueprint, current_app, jsonify, redirect, url_for
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -24,7 +24,6 @@ def health() -> Any:
 
 
 @bp.get("/")
-def index() -> str:
-    """A plain landing page until the dashboard lands."""
-    return ("<!doctype html><title>Sync Studio</title><h1>Sync Studio</h1>"
-            "<p>The service is running. <a href='/health'>Health</a></p>")
+def index() -> Any:
+    """The landing page is the dashboard (which asks for a login first)."""
+    return redirect(url_for("dashboard.index"))

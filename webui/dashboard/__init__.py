@@ -1,0 +1,58 @@
+"""The dashboard (SPEC §8): projects, tasks, triggers, jobs, logs and links, behind a login.
+
+One module per area registers its views on :data:`bp`. Views read with one short session each
+and render inside it; every write is a POST guarded by :func:`webui.auth.role_required` and
+CSRF-protected.
+"""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+from flask import Blueprint, Flask, abort, current_app, redirect, url_for
+from flask_login import login_required
+from sqlalchemy.orm import Session
+
+from connector.store.db import Database
+from webui.auth import has_role
+
+bp = Blueprint("dashboard", __name__, url_prefix="/dashboard")
+T = TypeVar("T")
+
+
+def database() -> Database:
+    """The app's own database."""
+    db: Database = current_app.extensions["syncstudio.db"]
+    return db
+
+
+def get_or_404(session: Session, model: type[T], key: int) -> T:
+    """The row ``key`` of ``model``, or a 404."""
+    row = session.get(model, key)
+    if row is None:
+        abort(404)
+    return row
+
+
+@bp.get("/")
+@login_required
+def index() -> Any:
+    """The dashboard starts at the projects."""
+    return redirect(url_for("dashboard.projects"))
+
+
+def init_app(app: Flask) -> None:
+    """Register the dashboard's views, template helpers and error pages."""
+    from webui.dashboard import jobs, links, logs, projects, tasks, triggers  # noqa: F401
+
+    app.register_blueprint(bp)
+    app.jinja_env.globals["has_role"] = has_role
+    app.jinja_env.filters["when"] = lambda value: value.strftime("%Y-%m-%d %H:%M:%S") \
+        if value else ""
+
+    @app.errorhandler(403)
+    def forbidden(_error: Any) -> Any:
+        from flask import render_template
+
+        return render_template("error.html", code=403,
+                               message="Your role does not allow this."), 403

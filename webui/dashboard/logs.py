@@ -1,0 +1,89 @@
+"""Execution logs with the filters of ``syncstudio logs`` (project, task, trigger, level, job
+status, start-time range) and grouping by one of them."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from flask import flash, render_template, request
+from flask_login import login_required
+from sqlalchemy import select
+
+from connector.store.models import LOG_LEVELS, Job, Log, Project, Task, Trigger
+from webui.dashboard import bp, database
+
+LIMIT = 500
+GROUPS = ("project", "task", "trigger", "level", "status")
+STATUS_OF = {"done": "success", "done_warnings": "success", "failed": "fail"}
+
+
+def _time(name: str) -> dt.datetime | None:
+    value = request.args.get(name, "").strip()
+    if not value:
+        return None
+    try:
+        return dt.datetime.fromisoformat(value)
+    except ValueError:
+        flash(f"{name} {value!r} is not a date and time; the filter was ignored.", "error")
+        return None
+
+
+def _filtered(query: Any) -> tuple[Any, dict[str, Any]]:
+    args = request.args
+    chosen: dict[str, Any] = {
+        "project": args.get("project", type=int), "task": args.get("task", type=int),
+        "trigger": args.get("trigger", type=int), "level": args.get("level") or None,
+        "status": args.get("status") or None, "since": _time("since"), "until": _time("until"),
+        "group": args.get("group") if args.get("group") in GROUPS else None,
+    }
+    if chosen["project"]:
+        query = query.where(Log.project_id == chosen["project"])
+    if chosen["task"]:
+        query = query.where(Log.task_id == chosen["task"])
+    if chosen["trigger"]:
+        query = query.where(Log.trigger_id == chosen["trigger"])
+    if chosen["level"] in LOG_LEVELS:
+        query = query.where(Log.level == chosen["level"])
+    if chosen["status"] == "fail":
+        query = query.where(Job.state == "failed")
+    elif chosen["status"] == "success":
+        query = query.where(Job.state.in_(("done", "done_warnings")))
+    if chosen["since"]:
+        query = query.where(Job.started_at >= chosen["since"])
+    if chosen["until"]:
+        query = query.where(Job.started_at < chosen["until"])
+    return query, chosen
+
+
+@bp.get("/logs")
+@login_required
+def logs() -> Any:
+    """Log lines, newest first, filtered and optionally grouped."""
+    query = select(Log, Project.name, Task.name, Trigger.trigger_name, Job.state).outerjoin(
+        Project, Log.project_id == Project.id).outerjoin(Task, Log.task_id == Task.id).outerjoin(
+        Trigger, Log.trigger_id == Trigger.id).outerjoin(Job, Log.job_id == Job.id)
+    query, chosen = _filtered(query)
+    with database().session() as session:
+        rows: list[dict[str, Any]] = []
+        for found in session.execute(query.order_by(Log.id.desc()).limit(LIMIT)):
+            line: Log = found[0]
+            proj, task, trig, state = (None if value is None else str(value)
+                                       for value in tuple(found)[1:])
+            rows.append(dict(line=line, project=proj or "-", task=task or "-",
+                             trigger=trig or "-", level=line.level,
+                             status=STATUS_OF.get(state or "", state or "-")))
+        groups: dict[str, list[dict[str, Any]]] = {}
+        if chosen["group"]:
+            for row in rows:
+                groups.setdefault(str(row[chosen["group"]]), []).append(row)
+        else:
+            groups[""] = rows
+        return render_template(
+            "dashboard/logs.html", groups=groups, chosen=chosen, count=len(rows), limit=LIMIT,
+            levels=LOG_LEVELS, group_choices=GROUPS,
+            projects=session.execute(select(Project.id, Project.name)
+                                     .order_by(Project.name)).all(),
+            tasks=session.execute(select(Task.id, Task.name).order_by(Task.name)).all(),
+            triggers=session.execute(select(Trigger.id, Trigger.trigger_name)
+                                     .order_by(Trigger.trigger_name)).all())

@@ -1,0 +1,141 @@
+"""Projects: list and detail; params (Developer+), secrets (values: Manager only, never shown),
+protected code (Manager only), common code (Developer+)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import abort, current_app, flash, redirect, render_template, request, url_for
+from flask_login import login_required
+from sqlalchemy import func, select
+
+from connector.errors import CodeError
+from connector.store.crypto import SecretBox
+from connector.store.models import Job, Project, ProjectParam, ProjectSecret, Task, Trigger
+from webui.auth import has_role, role_required
+from webui.dashboard import bp, database, get_or_404
+
+RECENT_JOBS = 20
+
+
+@bp.get("/projects")
+@login_required
+def projects() -> Any:
+    """Every project with its task count."""
+    with database().session() as session:
+        counts = dict(session.execute(
+            select(Task.project_id, func.count(Task.id)).group_by(Task.project_id)).all())
+        rows = list(session.scalars(select(Project).order_by(Project.name)))
+        return render_template("dashboard/projects.html", projects=rows, counts=counts)
+
+
+def webhook_url(token: str | None) -> str:
+    """The full URL of a webhook trigger, as callers must use it."""
+    base = current_app.config["SETTINGS"].base_url.rstrip("/")
+    return f"{base}/webhooks/{token}" if token else ""
+
+
+def render_project(project_id: int, *, status: int = 200, code_error: CodeError | None = None,
+                   code_layer: str | None = None, submitted: str | None = None) -> Any:
+    """The project page (also re-shown with a refused code layer and its error)."""
+    with database().session() as session:
+        project = get_or_404(session, Project, project_id)
+        triggers = list(session.scalars(select(Trigger).where(
+            Trigger.project_id == project.id).order_by(Trigger.kind, Trigger.trigger_name)))
+        jobs = list(session.scalars(select(Job).where(Job.project_id == project.id)
+                                    .order_by(Job.id.desc()).limit(RECENT_JOBS)))
+        return render_template(
+            "dashboard/project.html", project=project, triggers=triggers, jobs=jobs,
+            tasks={t.id: t for t in project.tasks}, webhook_url=webhook_url,
+            task_names={t.id: t.name for t in project.tasks},
+            trigger_names={t.id: t.trigger_name for t in triggers},
+            code_error=code_error, code_layer=code_layer, submitted=submitted), status
+
+
+@bp.get("/projects/<int:project_id>")
+@login_required
+def project(project_id: int) -> Any:
+    """One project: params, secrets, code layers, tasks, triggers and recent jobs."""
+    return render_project(project_id)
+
+
+@bp.post("/projects/<int:project_id>/params")
+@role_required("developer")
+def save_param(project_id: int) -> Any:
+    """Add or change a param (an empty key is refused)."""
+    key = request.form.get("key", "").strip()
+    value = request.form.get("value", "")
+    if not key or not key.isidentifier():
+        flash("A param key must be a Python identifier, e.g. PARTNER_RELATION.", "error")
+        return redirect(url_for("dashboard.project", project_id=project_id))
+    with database().session() as session:
+        proj = get_or_404(session, Project, project_id)
+        found = next((p for p in proj.params if p.key == key), None)
+        if found is None:
+            proj.params.append(ProjectParam(key=key, value=value))
+        else:
+            found.value = value
+    flash(f"Param {key} saved.", "info")
+    return redirect(url_for("dashboard.project", project_id=project_id))
+
+
+@bp.post("/projects/<int:project_id>/params/<int:param_id>/delete")
+@role_required("developer")
+def delete_param(project_id: int, param_id: int) -> Any:
+    """Remove a param."""
+    with database().session() as session:
+        param = get_or_404(session, ProjectParam, param_id)
+        if param.project_id != project_id:
+            return redirect(url_for("dashboard.project", project_id=project_id))
+        proj = get_or_404(session, Project, project_id)
+        proj.params.remove(param)
+        flash(f"Param {param.key} removed.", "info")
+    return redirect(url_for("dashboard.project", project_id=project_id))
+
+
+@bp.post("/projects/<int:project_id>/secrets")
+@role_required("manager")
+def save_secret(project_id: int) -> Any:
+    """Set a secret's value (encrypted at once; the page only ever says set/not set)."""
+    key = request.form.get("key", "").strip()
+    value = request.form.get("value", "")
+    if not key or not key.isidentifier():
+        flash("A secret name must be a Python identifier, e.g. API_TOKEN.", "error")
+        return redirect(url_for("dashboard.project", project_id=project_id))
+    box = SecretBox.from_settings(current_app.config["SETTINGS"])
+    with database().session() as session:
+        proj = get_or_404(session, Project, project_id)
+        found = next((s for s in proj.secrets if s.key == key), None)
+        if found is None:
+            found = ProjectSecret(key=key)
+            proj.secrets.append(found)
+        found.value_enc = box.encrypt(value) if value else None
+    flash(f"Secret {key} {'set' if value else 'cleared'}.", "info")
+    return redirect(url_for("dashboard.project", project_id=project_id))
+
+
+@bp.post("/projects/<int:project_id>/code/<layer>")
+@login_required
+def save_code(project_id: int, layer: str) -> Any:
+    """Save the common (Developer+) or protected (Manager) code after the save-time check."""
+    from worker.runtime import check_code
+
+    if layer not in ("common", "protected"):
+        abort(404)
+    if not has_role("manager" if layer == "protected" else "developer"):
+        abort(403)
+    source = request.form.get("code", "").replace("\r\n", "\n")
+    try:
+        check_code(source, where=layer,
+                   allowlist=current_app.config["SETTINGS"].import_allowlist)
+    except CodeError as exc:
+        return render_project(project_id, status=400, code_error=exc, code_layer=layer,
+                              submitted=source)
+    with database().session() as session:
+        proj = get_or_404(session, Project, project_id)
+        if layer == "protected":
+            proj.protected_code = source
+        else:
+            proj.common_code = source
+    flash(f"{layer.capitalize()} code saved.", "info")
+    return redirect(url_for("dashboard.project", project_id=project_id))
