@@ -43,7 +43,15 @@ def index() -> Any:
 
 def init_app(app: Flask) -> None:
     """Register the dashboard's views, template helpers and error pages."""
-    from webui.dashboard import jobs, links, logs, projects, tasks, triggers  # noqa: F401
+    from webui.dashboard import (  # noqa: F401 - they register views
+        connections,
+        jobs,
+        links,
+        logs,
+        projects,
+        tasks,
+        triggers,
+    )
 
     app.register_blueprint(bp)
     app.jinja_env.globals["has_role"] = has_role
