@@ -23,6 +23,7 @@ import dataclasses
 import datetime as dt
 import logging
 import math
+import os
 import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
@@ -312,7 +313,7 @@ def _count_failed_webhook(_exc: BaseException | None) -> None:
 @bp.get("/metrics")
 def metrics() -> Any:
     """Every metric in Prometheus's text format; 503 when the own database cannot be read."""
-    registry = current_app.extensions[EXTENSION].registry
+    registry = _scrape_registry()
     try:
         body = generate_latest(registry)
     except SQLAlchemyError as exc:  # down, not migrated, timed out: say so briefly
@@ -322,6 +323,22 @@ def metrics() -> Any:
         logger.exception("metrics scrape failed")
         return _unavailable(f"{type(exc).__name__}; see the web process log")
     return Response(body, content_type=CONTENT_TYPE_LATEST)
+
+
+def _scrape_registry() -> CollectorRegistry:
+    """This app's registry; under several web processes (``PROMETHEUS_MULTIPROC_DIR`` set by
+    ``syncstudio web --processes N``) a registry pooling every process's counters instead, so
+    a scrape answered by any process reports the same totals. The RPC call counts live in each
+    process's clients and are left out there."""
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        return current_app.extensions[EXTENSION].registry
+    from prometheus_client import multiprocess
+
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    registry = CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry)
+    registry.register(DatabaseCollector(lambda: app.extensions["syncstudio.db"]))
+    return registry
 
 
 def _unavailable(reason: str) -> Response:

@@ -8,6 +8,7 @@ building its own app (database pool, sandbox processes) after the fork.
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -27,6 +28,14 @@ def serve_waitress(app: Flask, host: str, port: int,
         server.run()
 
 
+def _child_exit(_server: Any, worker: Any) -> None:
+    """A worker process ended: its live metrics (gauges) must not be reported any more."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)
+
+
 def serve_gunicorn(factory: Callable[[], Flask], host: str, port: int, processes: int,
                    announce: Callable[[str], None] = print) -> None:
     """Serve the app built by ``factory`` in ``processes`` forked worker processes."""
@@ -40,6 +49,7 @@ def serve_gunicorn(factory: Callable[[], Flask], host: str, port: int, processes
                 # Each worker builds its own app: database connections and sandbox processes
                 # must not be shared across a fork.
                 "preload_app": False,
+                "child_exit": _child_exit,
             }
             for key, value in options.items():
                 self.cfg.set(key, value)

@@ -101,6 +101,10 @@ def stop_on_sigterm(service: Any) -> None:
 
 def serve_web(settings: Settings, db: Database, host: str, port: int,
                processes: int = 1) -> None:
+    if processes > 1:
+        # Several processes answer scrapes in turn: their counters must be pooled in files,
+        # which prometheus_client decides when it is first imported, so before webui is.
+        shared_metrics_dir()
     from webui import create_app
     from webui.server import serve_gunicorn, serve_waitress
 
@@ -119,6 +123,21 @@ def serve_web(settings: Settings, db: Database, host: str, port: int,
         serve_gunicorn(web_app, host, port, processes, announce=click.echo)
     else:
         serve_waitress(web_app(db), host, port, announce=click.echo)
+
+
+def shared_metrics_dir() -> str:
+    """A fresh directory for prometheus_client's multiprocess mode, named in the environment
+    (``PROMETHEUS_MULTIPROC_DIR``) for the processes forked from this one."""
+    import atexit
+    import shutil
+    import tempfile
+
+    path = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if not path:
+        path = tempfile.mkdtemp(prefix="syncstudio-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = path
+        atexit.register(shutil.rmtree, path, ignore_errors=True)
+    return path
 
 
 def broker_label(settings: Settings) -> str:

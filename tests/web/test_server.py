@@ -59,3 +59,42 @@ def test_web_serves_health_and_webhooks(app, settings, tokens, processes):
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=20)
     assert server.returncode is not None
+
+
+def test_metrics_pool_the_counts_of_every_web_process(app, settings, tokens):
+    from prometheus_client.parser import text_string_to_metric_families
+
+    port = free_port()
+    env = {**os.environ, "SYNCSTUDIO_HOME": str(settings.home),
+           "SYNCSTUDIO_DATABASE_URL": settings.database_url}
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    server = subprocess.Popen([*CLI, "web", "--port", str(port), "--processes", "2"],
+                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                get(f"http://127.0.0.1:{port}/health")
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "the web server did not start"
+                time.sleep(0.1)
+        for _ in range(20):
+            status, _body = get(f"http://127.0.0.1:{port}/webhooks/{tokens['JSON_HOOK']}",
+                                b'{"a": 1}')
+            assert status == 200
+
+        def answered() -> float:
+            _status, body = get(f"http://127.0.0.1:{port}/metrics")
+            for family in text_string_to_metric_families(body.decode()):
+                for sample in family.samples:
+                    if sample.name == "syncstudio_webhook_requests_total" and \
+                            sample.labels.get("status") == "200":
+                        return sample.value
+            return 0.0
+
+        # Whichever process answers the scrape, it reports all 20 requests.
+        assert [answered() for _ in range(6)] == [20.0] * 6
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=20)
