@@ -18,7 +18,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from connector.errors import NotFoundError
-from connector.store.models import FINISHED_STATES, Job, Log, Trigger, utcnow
+from connector.store.models import FINISHED_STATES, Job, Log, Project, Trigger, utcnow
 
 # Statements of the hot path, built once: on the table (not the ORM entity) so that executing
 # them skips the ORM's bulk machinery, and SQLAlchemy's compiled cache serves every call.
@@ -26,6 +26,7 @@ from connector.store.models import FINISHED_STATES, Job, Log, Trigger, utcnow
 _JOBS = cast(Table, Job.__table__)
 _BEGIN = insert(_JOBS).returning(_JOBS.c.id)
 _LOG = insert(cast(Table, Log.__table__))
+_PROJECTS = cast(Table, Project.__table__)
 _START = (
     update(_JOBS)
     .where(_JOBS.c.id == bindparam("job_id"), _JOBS.c.state.not_in(FINISHED_STATES))
@@ -33,7 +34,11 @@ _START = (
             finished_at=None)
     .returning(_JOBS.c.id, _JOBS.c.project_id, _JOBS.c.task_id, _JOBS.c.trigger_id,
                _JOBS.c.function, _JOBS.c.args_json, _JOBS.c.kwargs_json, _JOBS.c.attempts,
-               _JOBS.c.max_retries, _JOBS.c.user)
+               _JOBS.c.max_retries, _JOBS.c.user,
+               # The project's version too, so the worker's project cache needs no query.
+               select(_PROJECTS.c.updated_at)
+               .where(_PROJECTS.c.id == _JOBS.c.project_id)
+               .scalar_subquery().label("project_version"))
 )
 
 
@@ -139,6 +144,8 @@ class StartedJob:
     attempts: int
     max_retries: int | None
     user: str | None
+    #: The project's ``updated_at`` when the job started (see :mod:`worker.project_cache`).
+    project_version: dt.datetime | None = None
 
 
 def start(session: Session | Connection, job_id: int,
@@ -146,7 +153,7 @@ def start(session: Session | Connection, job_id: int,
     """Mark a job started and count the attempt; None when it is finished or gone.
 
     A finished job is not run again: a message delivered twice must not re-run a done job.
-    One UPDATE … RETURNING both claims the job and reads it.
+    One UPDATE … RETURNING both claims the job and reads it, with its project's version.
     """
     row = session.execute(_START, {"job_id": job_id, "now": now or utcnow()}).first()
     if isinstance(session, Session):
@@ -159,7 +166,8 @@ def start(session: Session | Connection, job_id: int,
                       trigger_id=row.trigger_id, function=row.function,
                       args=list(json.loads(row.args_json or "[]")),
                       kwargs=dict(json.loads(row.kwargs_json or "{}")),
-                      attempts=row.attempts, max_retries=row.max_retries, user=row.user)
+                      attempts=row.attempts, max_retries=row.max_retries, user=row.user,
+                      project_version=row.project_version)
 
 
 def finish(session: Session, job: Job, *, result: Any = None, warnings: bool = False,

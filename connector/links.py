@@ -12,7 +12,8 @@ already linked to something else is refused with an error naming the existing li
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Iterator, Mapping
+import functools
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 from sqlalchemy import delete, select, update
@@ -46,9 +47,17 @@ def _describe(row: Link) -> str:
 class LinkStore:
     """The links of one project; every method runs in its own short transaction."""
 
-    def __init__(self, db: Database, project_id: int) -> None:
-        self._db = db
+    def __init__(self, db: Database | Callable[[], Database], project_id: int) -> None:
+        # A callable is asked on first use: a sandbox process opens the database only for
+        # the jobs that touch links.
+        self._db_source = db
         self._project_id = project_id
+
+    @property
+    def _db(self) -> Database:
+        if not isinstance(self._db_source, Database):
+            self._db_source = self._db_source()
+        return self._db_source
 
     # ------------------------------------------------------------------ writing
     def set_link(self, relation: str, side1: tuple[str, str], side2: tuple[str, str], *,
@@ -280,7 +289,8 @@ class LinkApiFactory:
         self.project_id = project_id
 
     def __call__(self, env: Any) -> dict[str, Any]:
-        return link_api(LinkStore(_database(self.database_url), self.project_id), env)
+        return link_api(LinkStore(functools.partial(_database, self.database_url),
+                                  self.project_id), env)
 
 
 _DATABASES: dict[str, Database] = {}

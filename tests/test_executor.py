@@ -149,3 +149,43 @@ def test_in_process_mode_gives_the_same_outcomes(home, sqlite_db):
     assert job.state == "done" and logs == [("info", "ok 12")]
     _outcome, job, _logs = press(context, {"mode": "leak", "guess": "s3cr3t-value"})
     assert job.state == "failed" and "s3cr3t-value" not in job.error
+
+
+def test_end_recorded_when_the_held_connection_broke_during_the_run(home, pg_url):
+    """The connection a job holds from start to end may be closed by the server while the
+    handler runs; the end is then recorded on a new one instead of leaving the job started."""
+    from sqlalchemy import create_engine, text
+
+    from connector.store import migrate
+    from connector.store.db import Database
+
+    database = Database(pg_url)
+    migrate.upgrade(database)
+    settings = Settings.from_env({"SYNCSTUDIO_HOME": str(home)}, job_wall_seconds=10.0)
+    with database.session() as session:
+        ProjectImporter(session, SecretBox.from_settings(settings),
+                        environ={"TOKEN": "t"}).import_data(parse(PROJECT))
+    context = WorkerContext.from_settings(settings, database)
+    admin = create_engine(pg_url, isolation_level="AUTOCOMMIT")
+    real_at_version = context.projects.at_version
+    killed = []
+
+    def at_version_then_kill(conn, project_id, version):
+        # Runs between the job's start and its end, on the connection the job holds.
+        runtime = real_at_version(conn, project_id, version)
+        pid = conn.execute(text("select pg_backend_pid()")).scalar()
+        with admin.connect() as other:
+            killed.append(other.execute(text("select pg_terminate_backend(:pid)"),
+                                        {"pid": pid}).scalar())
+        return runtime
+
+    context.projects.at_version = at_version_then_kill
+    try:
+        outcome, job, _logs = press(context, {"mode": "plain"})
+    finally:
+        context.pool.close()
+        admin.dispose()
+        database.dispose()
+    assert killed == [True]
+    assert outcome.state == "done"
+    assert job.state == "done" and job.finished_at is not None

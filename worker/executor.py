@@ -17,6 +17,7 @@ from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, update
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError
 
 from connector import jobs
 from connector.connections import ClientPool
@@ -85,19 +86,20 @@ def execute(ctx: WorkerContext, job_id: int, *, call_args: tuple[Any, ...] | Non
     ``call_args`` replaces the stored arguments: a webhook's request object is handed to the
     handler directly instead of being stored in the job row.
     """
-    # Plain autocommit connections, not ORM sessions, on this path: it runs once per job and
-    # each statement is atomic on its own.
+    # A plain autocommit connection, not an ORM session, on this path: it runs once per job and
+    # each statement is atomic on its own. It is held until the end is recorded, so a job costs
+    # one checkout; the handler's log lines take their own.
     with ctx.db.autocommit.connect() as conn:
         job = jobs.start(conn, job_id, now)
         if job is None:
             return None
-        project = ctx.projects.get(conn, job.project_id)
+        project = ctx.projects.at_version(conn, job.project_id, job.project_version)
         task = project.tasks.get(job.task_id) if project and job.task_id else None
         if project is None or task is None:
             _finish(conn, job, state="failed", now=now,
                     error="the task or project of this job no longer exists")
             return Outcome("failed", error="the task or project of this job no longer exists")
-    return run_started(ctx, job, project, call_args=call_args, now=now)
+        return run_started(ctx, job, project, call_args=call_args, now=now, conn=conn)
 
 
 def run_started(ctx: WorkerContext, job: jobs.StartedJob, project: ProjectRuntime, *,
@@ -105,8 +107,8 @@ def run_started(ctx: WorkerContext, job: jobs.StartedJob, project: ProjectRuntim
                 conn: Connection | None = None) -> Outcome:
     """Run the handler of a job already marked started and record how it ended.
 
-    ``conn``, an autocommit connection the caller holds (the webhook relay), records the end
-    without checking out another one.
+    ``conn``, an autocommit connection the caller holds, records the end without checking out
+    another one.
     """
     levels: list[str] = []
     added: list[int] = []
@@ -149,11 +151,7 @@ def run_started(ctx: WorkerContext, job: jobs.StartedJob, project: ProjectRuntim
         outcome = _record_failure(ctx, job, project, exc, None, now)
     else:
         state = "done_warnings" if any(level in WARNING_LEVELS for level in levels) else "done"
-        if conn is not None:
-            _finish(conn, job, state=state, result=result, now=now)
-        else:
-            with ctx.db.autocommit.connect() as own:
-                _finish(own, job, state=state, result=result, now=now)
+        _record_end(ctx, conn, job, state=state, result=result, now=now)
         outcome = Outcome(state, result=result)
     if added and ctx.wake_dispatcher is not None:
         ctx.wake_dispatcher()
@@ -195,6 +193,26 @@ def _run(ctx: WorkerContext, job: jobs.StartedJob, project: ProjectRuntime,
     if project.connection is not None and project.connection_id is not None:
         client = ctx.pool.get_params(project.connection_id, project.connection)
     return run_handler(client=client, **common)
+
+
+def _record_end(ctx: WorkerContext, conn: Connection | None, job: jobs.StartedJob, *,
+                state: str, result: Any, now: dt.datetime | None) -> None:
+    """Record a successful run on ``conn``, or on a fresh connection if that one broke.
+
+    ``conn`` was idle while the handler ran, maybe for minutes: the database may have closed
+    it meanwhile. The UPDATE is idempotent, so running it again on a new connection is safe.
+    """
+    if conn is not None:
+        try:
+            _finish(conn, job, state=state, result=result, now=now)
+            return
+        except DBAPIError as exc:
+            if not exc.connection_invalidated:
+                raise
+            logger.warning("job %s: the database connection broke during the run; recording "
+                           "its end on a new one", job.id)
+    with ctx.db.autocommit.connect() as own:
+        _finish(own, job, state=state, result=result, now=now)
 
 
 def _finish(session: Any, job: jobs.StartedJob, *, state: str, now: dt.datetime | None,

@@ -64,8 +64,10 @@ __all__ = ["DEFAULT_PRELOAD", "SandboxPool", "close_default_pool", "default_pool
 DEFAULT_PRELOAD = ("worker.runtime.runner", "worker.runtime.isolation", "connector.odoo",
                    "connector.links", "worker.executor",
                    # What a sandbox's first job would otherwise import on its own: the
-                   # database drivers behind links, and the allow-list's usual modules.
-                   "sqlalchemy.dialects.postgresql.psycopg", "sqlalchemy.dialects.sqlite",
+                   # database drivers behind links (a dialect module imports its driver only
+                   # when an engine is made), and the allow-list's usual modules.
+                   "sqlalchemy.dialects.postgresql.psycopg", "psycopg",
+                   "sqlalchemy.dialects.sqlite", "sqlite3",
                    "requests", "xmlrpc.client")
 
 _SPAWN = multiprocessing.get_context("spawn")
