@@ -1,15 +1,15 @@
 """Shared fixtures: settings in a temporary home, the own database on SQLite and PostgreSQL,
 real Redis, and the Odoo simulator.
 
-Dramatiq's rule for real services: a test whose service is missing is skipped on a developer's
-machine but fails when ``CI`` is set, so CI can never pass by skipping.
+A test whose real service is missing is skipped on a developer's machine but fails when ``CI``
+is set (:func:`tests.support.require_service`).
 """
 
 from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,21 +18,14 @@ import pytest
 from connector.settings import Settings
 from connector.store import migrate
 from connector.store.db import Database
+from tests.support import delete_keys, require_service
 
 PG_ADMIN_URL = os.environ.get("SYNCSTUDIO_TEST_PG_ADMIN",
                               "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("SYNCSTUDIO_TEST_REDIS", "redis://127.0.0.1:6379/13")
-
-
-def require_service(name: str, check: Callable[[], Any]) -> None:
-    """Skip when ``check`` fails on a laptop; fail when ``CI`` is set."""
-    try:
-        check()
-    except Exception as exc:  # any failure means the service is not usable
-        message = f"{name} is not reachable ({type(exc).__name__}: {exc})"
-        if os.environ.get("CI"):
-            pytest.fail(f"{message}; CI must run every test against real services")
-        pytest.skip(message)
+#: The prefix of every Redis key this test session's brokers write: two sessions sharing one
+#: Redis database never consume each other's messages, and each deletes only its own keys.
+REDIS_NAMESPACE = f"syncstudio-test-{uuid.uuid4().hex[:12]}"
 
 
 @pytest.fixture
@@ -82,14 +75,15 @@ def pg_url(pg_server: str) -> Iterator[str]:
 
 @pytest.fixture
 def redis_url() -> Iterator[str]:
-    """A real Redis database, emptied before and after the test."""
+    """A broker URL of the real Redis in this session's namespace, whose keys are deleted
+    before and after the test."""
     import redis
 
     client = redis.Redis.from_url(REDIS_URL)
     require_service("Redis", client.ping)
-    client.flushdb()
-    yield REDIS_URL
-    client.flushdb()
+    delete_keys(client, REDIS_NAMESPACE)
+    yield f"{REDIS_URL}{'&' if '?' in REDIS_URL else '?'}namespace={REDIS_NAMESPACE}"
+    delete_keys(client, REDIS_NAMESPACE)
     client.close()
 
 

@@ -3,7 +3,6 @@ clients that log in and send the CSRF token like the browser's forms do."""
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Callable
 from typing import Any
@@ -17,6 +16,7 @@ from werkzeug.security import generate_password_hash
 from connector.projects import ProjectImporter, parse
 from connector.store.crypto import SecretBox
 from connector.store.models import DashboardUser, Project
+from tests.support import require_service as require_service  # test_browser imports it here
 from webui import create_app
 
 SECRET_VALUE = "s3cr3t-Value-never-shown"
@@ -61,17 +61,6 @@ tasks:
     triggers:
       webhook: [{{trigger_name: INCOMING, type: json}}]
 """
-
-
-def require_service(name: str, check: Callable[[], Any]) -> None:
-    """Skip when ``check`` fails on a laptop; fail when ``CI`` is set (as tests/conftest.py)."""
-    try:
-        check()
-    except Exception as exc:  # any failure means the service is not usable
-        message = f"{name} is not usable ({type(exc).__name__}: {exc})"
-        if os.environ.get("CI"):
-            pytest.fail(f"{message}; CI must run every test against real services")
-        pytest.skip(message)
 
 
 @pytest.fixture

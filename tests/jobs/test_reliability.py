@@ -17,22 +17,20 @@ import signal
 import subprocess
 import sys
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import select
 
-from connector import jobs
 from connector.projects import ProjectImporter, parse
 from connector.settings import Settings
 from connector.store import migrate
 from connector.store.crypto import SecretBox
 from connector.store.db import Database
-from connector.store.models import FINISHED_STATES, Job, Log, Trigger, utcnow
-from tests.conftest import require_service
+from connector.store.models import FINISHED_STATES, Job, Log, utcnow
+from tests.support import delete_keys, record_jobs, require_rabbitmq, wait_until
 from worker.actors import declare_actors
 from worker.broker import make_broker
 from worker.dispatch import Dispatcher
@@ -107,24 +105,6 @@ def import_project(settings: Settings, db: Database) -> None:
                         environ={}).import_data(parse(PROJECT))
 
 
-def record(db: Database, trigger_name: str, count: int = 1) -> list[int]:
-    """Record ``count`` jobs of a button trigger, as a click on it would."""
-    with db.session() as session:
-        trigger = session.scalar(select(Trigger).where(Trigger.trigger_name == trigger_name))
-        return [jobs.record_trigger_job(session, trigger).id for _ in range(count)]
-
-
-def wait_for(condition: Callable[[], Any], timeout: float, what: str) -> Any:
-    """Poll ``condition`` until it is truthy; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"timed out after {timeout:g}s waiting for {what}"
-        time.sleep(0.02)
-
-
 def finished(db: Database, job_ids: list[int]) -> dict[int, Job] | None:
     """The jobs when all are finished, else None."""
     with db.session() as session:
@@ -181,9 +161,9 @@ def backend(request: pytest.FixtureRequest, home: Path) -> Iterator[tuple[Settin
 # --------------------------------------------------------------------------- retries
 def test_retryable_error_fails_after_the_fifth_try_on_schedule(backend):
     settings, db = backend
-    [job_id] = record(db, "ALWAYS")
+    [job_id] = record_jobs(db, "ALWAYS")
     with running(settings, db):
-        job = wait_for(lambda: finished(db, [job_id]), 20, "the job to fail")[job_id]
+        job = wait_until(lambda: finished(db, [job_id]), 20, "the job to fail")[job_id]
     assert job.state == "failed"
     assert job.attempts == 5
     assert job.error.startswith("gave up after 5 tries: RetryableJobError")
@@ -201,9 +181,9 @@ def test_retryable_error_fails_after_the_fifth_try_on_schedule(backend):
 
 def test_retryable_error_then_success_is_done(backend):
     settings, db = backend
-    [job_id] = record(db, "LUCKY")
+    [job_id] = record_jobs(db, "LUCKY")
     with running(settings, db):
-        job = wait_for(lambda: finished(db, [job_id]), 20, "the job to finish")[job_id]
+        job = wait_until(lambda: finished(db, [job_id]), 20, "the job to finish")[job_id]
     assert (job.state, job.attempts, job.result_json, job.error) == ("done", 3, "3", None)
     assert [line.message for line in job_logs(db, job_id) if line.level == "info"] == \
         ["try 1", "try 2", "try 3"]
@@ -212,13 +192,13 @@ def test_retryable_error_then_success_is_done(backend):
 # --------------------------------------------------------------------------- sub-jobs
 def test_identity_key_deduplicates_and_eta_is_respected(backend):
     settings, db = backend
-    [parent_id] = record(db, "SPAWN")
+    [parent_id] = record_jobs(db, "SPAWN")
     with running(settings, db):
-        parent = wait_for(lambda: finished(db, [parent_id]), 20, "the parent job")[parent_id]
+        parent = wait_until(lambda: finished(db, [parent_id]), 20, "the parent job")[parent_id]
         assert parent.state == "done", parent.error
         first, second, later = json.loads(parent.result_json)
         assert first is not None and second is None  # same identity key while pending
-        children = wait_for(lambda: finished(db, [first, later]), 20, "the sub-jobs")
+        children = wait_until(lambda: finished(db, [first, later]), 20, "the sub-jobs")
     with db.session() as session:
         assert session.scalar(select(Job.id).where(Job.parent_id == parent_id,
                                                    Job.function == "child")
@@ -314,10 +294,10 @@ def test_worker_killed_mid_job_is_requeued_and_completes(redis_pg, tmp_path):
     second = None
     sandbox: set[int] = set()
     try:
-        [job_id] = record(db, "SLOW")
+        [job_id] = record_jobs(db, "SLOW")
         assert dispatcher.run_once() == 1
         # The first run logs "run 1" and then sleeps: the job is started, the worker is busy.
-        wait_for(lambda: [line for line in job_logs(db, job_id) if line.message == "run 1"],
+        wait_until(lambda: [line for line in job_logs(db, job_id) if line.message == "run 1"],
                  30, f"the first run to start (worker log: {log_path})")
         with db.session() as session:
             assert session.get(Job, job_id).state == "started"
@@ -325,10 +305,10 @@ def test_worker_killed_mid_job_is_requeued_and_completes(redis_pg, tmp_path):
         first.send_signal(signal.SIGKILL)
         assert first.wait(timeout=10) == -signal.SIGKILL
         second = start_worker(settings, log_path)
-        wait_for(lambda: log_path.read_text().count("worker consuming") == 2, 30,
+        wait_until(lambda: log_path.read_text().count("worker consuming") == 2, 30,
                  f"the second worker to start (worker log: {log_path})")
         with dispatching(dispatcher):
-            job = wait_for(lambda: finished(db, [job_id]), 30,
+            job = wait_until(lambda: finished(db, [job_id]), 30,
                            f"the re-queued job (worker log: {log_path})")[job_id]
     finally:
         for process in (first, second):
@@ -351,18 +331,15 @@ def test_sandbox_process_dies_with_its_worker(redis_pg, tmp_path):
     worker = start_worker(settings, log_path)
     sandbox: set[int] = set()
     try:
-        [job_id] = record(db, "SLOW")
+        [job_id] = record_jobs(db, "SLOW")
         assert Dispatcher(db, actor).run_once() == 1
-        wait_for(lambda: [line for line in job_logs(db, job_id) if line.message == "run 1"],
+        wait_until(lambda: [line for line in job_logs(db, job_id) if line.message == "run 1"],
                  30, f"the first run to start (worker log: {log_path})")
         sandbox = descendants(worker.pid)
         assert sandbox, "the task runs in the worker process itself: nothing to check"
         worker.send_signal(signal.SIGKILL)
         worker.wait(timeout=10)
-        deadline = time.monotonic() + 5
-        while alive(sandbox) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert not alive(sandbox), "task processes still running after their worker died"
+        wait_until(lambda: not alive(sandbox), 5, "the task processes to die with their worker")
     finally:
         if worker.poll() is None:
             worker.kill()
@@ -372,25 +349,23 @@ def test_sandbox_process_dies_with_its_worker(redis_pg, tmp_path):
 
 
 def test_redis_flushed_with_100_queued_jobs_all_complete(redis_pg):
-    import redis
-
     settings, db = redis_pg
     # The reconciler is under test, not the sandbox: run the 100 handlers in the worker process
     # (a sandbox process per job costs ~0.3 s here; bench/jobs measures it).
     settings = dataclasses.replace(settings, isolation=False)
-    job_ids = record(db, "TRIVIAL", 100)
+    job_ids = record_jobs(db, "TRIVIAL", 100)
     service = Service(settings, db)
     try:
         assert service.dispatcher.run_once() == 100
-        client = redis.Redis.from_url(settings.broker_url)
-        assert client.dbsize() > 0
-        client.flushdb()  # the test database only: other projects may share the server
-        client.close()
+        # FLUSHALL, as far as this test session's keys go: other sessions may share the server.
+        client, namespace = service.broker.client, service.broker.namespace
+        assert list(client.scan_iter(match=f"{namespace}:*"))
+        delete_keys(client, namespace)
         service.start_worker(threads=4)
         # The reconciler's pass once requeue_after (5 minutes by default) has gone by.
         later = utcnow() + dt.timedelta(seconds=settings.requeue_after + 1)
         assert service.dispatcher.requeue_lost(now=later) == 100
-        rows = wait_for(lambda: finished(db, job_ids), 40, "100 jobs to finish")
+        rows = wait_until(lambda: finished(db, job_ids), 40, "100 jobs to finish")
     finally:
         service.stop()
     assert {row.state for row in rows.values()} == {"done"}
@@ -402,7 +377,7 @@ def test_in_process_restart_with_100_queued_jobs_all_complete(settings, sqlite_d
     """The in-process default loses its queue with the process; start-up sends it again."""
     settings = dataclasses.replace(settings, isolation=False)  # as above: not the sandbox
     import_project(settings, sqlite_db)
-    job_ids = record(sqlite_db, "TRIVIAL", 100)
+    job_ids = record_jobs(sqlite_db, "TRIVIAL", 100)
     dead = Service(settings, sqlite_db)
     assert dead.dispatcher.run_once() == 100
     dead.broker.close()  # the process ends with 100 messages in memory, never consumed
@@ -418,26 +393,17 @@ def test_in_process_restart_with_100_queued_jobs_all_complete(settings, sqlite_d
 
 
 # --------------------------------------------------------------------------- RabbitMQ
-RABBITMQ_URL = os.environ.get("SYNCSTUDIO_TEST_RABBITMQ", "amqp://guest:guest@127.0.0.1:5672/")
-
-
 def test_one_job_end_to_end_through_rabbitmq(home):
-    import pika
-
-    def check() -> None:
-        pika.BlockingConnection(pika.URLParameters(RABBITMQ_URL)).close()
-
-    require_service("RabbitMQ", check)
-    settings = Settings.from_env({"SYNCSTUDIO_HOME": str(home)}, broker_url=RABBITMQ_URL,
+    settings = Settings.from_env({"SYNCSTUDIO_HOME": str(home)}, broker_url=require_rabbitmq(),
                                  retry_delays=DELAYS)
     db = Database(settings.database_url)
     migrate.upgrade(db)
     import_project(settings, db)
-    [job_id] = record(db, "LUCKY")
+    [job_id] = record_jobs(db, "LUCKY")
     try:
         with running(settings, db, threads=1) as service:
             assert type(service.broker).__name__ == "RabbitmqBroker"
-            job = wait_for(lambda: finished(db, [job_id]), 30, "the job on RabbitMQ")[job_id]
+            job = wait_until(lambda: finished(db, [job_id]), 30, "the job on RabbitMQ")[job_id]
     finally:
         db.dispose()
     assert (job.state, job.attempts, job.result_json) == ("done", 3, "3")
