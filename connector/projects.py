@@ -100,6 +100,12 @@ def _positive_int(value: Any, where: str) -> int:
     return value
 
 
+def _non_negative_int(value: Any, where: str) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise ProjectFileError(f"{where}: must be a whole number, 0 or more, got {value!r}")
+    return value
+
+
 def _domain(value: Any, where: str) -> str | None:
     """Domains are kept as text (Odoo's own notation) and checked to be a literal list."""
     if value in (None, "", "[]"):
@@ -289,10 +295,17 @@ class ProjectImporter:
                     task.triggers.append(trigger)
                 trigger.project_id = project.id
                 trigger.active = bool(item.get("active", True))
-                getattr(self, f"_fill_{kind}")(trigger, item, item_where)
+                self.fill_trigger(trigger, item, item_where)
         for trigger in existing.values():
             task.triggers.remove(trigger)
             self.session.delete(trigger)
+
+    def fill_trigger(self, trigger: Trigger, item: dict[str, Any], where: str) -> None:
+        """Check the fields of ``trigger``'s kind in ``item`` and copy them onto it.
+
+        ``where`` names the item in error messages (:class:`ProjectFileError`).
+        """
+        getattr(self, f"_fill_{trigger.kind}")(trigger, item, where)
 
     def _fill_cron(self, trigger: Trigger, item: dict[str, Any], where: str) -> None:
         trigger.interval = _positive_int(item.get("interval", 1), f"{where}.interval")
@@ -311,7 +324,7 @@ class ProjectImporter:
         trigger.watched_fields_json = json.dumps(watched) if watched else None
         if trigger.condition == "time":
             trigger.date_field = str(_require(item, "date_field", where))
-            trigger.delay = int(item.get("delay", 0))
+            trigger.delay = _non_negative_int(item.get("delay", 0), f"{where}.delay")
             trigger.delay_unit = _choice(item.get("delay_unit", "days"), DELAY_UNITS,
                                          f"{where}.delay_unit")
             trigger.when = _choice(item.get("when", "after"), ("before", "after"),
@@ -329,7 +342,12 @@ class ProjectImporter:
                 data = yaml.safe_load(data)
             except yaml.YAMLError:
                 raise ProjectFileError(f"{where}.data: not valid JSON or YAML") from None
-        trigger.data_json = json.dumps(data) if data is not None else None
+        try:
+            trigger.data_json = json.dumps(data) if data is not None else None
+        except (TypeError, ValueError):
+            # YAML has types JSON lacks (dates, sets): the handler receives JSON's.
+            raise ProjectFileError(f"{where}.data: only JSON's types (text, numbers, lists, "
+                                   "mappings, true/false, null); quote dates as text") from None
 
 
 def new_webhook_token() -> str:

@@ -235,3 +235,16 @@ tasks:
     assert "snapshot of res.partner:" in result.output and "built" in result.output
     line = one_line_error(runner.invoke(main, ["trigger", "snapshot", "Snap", "PRESS"]))
     assert "only DB triggers have snapshots" in line
+
+
+def test_the_web_app_of_syncstudio_run_wakes_its_dispatcher(settings):
+    """``syncstudio run`` hands its dispatcher to the web app, so "Run now" starts at once."""
+    from connector.cli.base import web_app
+
+    database = Database(settings.database_url)
+    woken = []
+    app = web_app(settings, database, lambda: woken.append(1))
+    app.extensions["syncstudio.worker"].wake_dispatcher()
+    assert woken == [1]
+    assert web_app(settings, database).extensions["syncstudio.worker"].wake_dispatcher is None
+    database.dispose()

@@ -99,30 +99,38 @@ def stop_on_sigterm(service: Any) -> None:
     signal.signal(signal.SIGTERM, handler)
 
 
+def web_app(settings: Settings, database: Database | None = None,
+            wake_dispatcher: Callable[[], None] | None = None) -> Any:
+    """The Flask app of a web process; ``wake_dispatcher`` is the dispatcher of the same
+    process (``syncstudio run``), woken when a request records a job ("Run now")."""
+    from webui import create_app
+
+    app = create_app({"SETTINGS": settings, **({"DATABASE": database} if database else {})})
+    app.extensions["syncstudio.worker"].wake_dispatcher = wake_dispatcher
+    if settings.isolation:
+        # Webhook handlers are short: sandbox processes beyond a couple per web process
+        # only compete for the cores (workers size theirs to their threads instead).
+        from worker.runtime.pool import default_pool
+
+        default_pool().resize(settings.web_sandboxes)
+    return app
+
+
 def serve_web(settings: Settings, db: Database, host: str, port: int,
-               processes: int = 1) -> None:
+              processes: int = 1, wake_dispatcher: Callable[[], None] | None = None) -> None:
+    """Serve the web app: in this process (waitress), or in ``processes`` forked ones."""
     if processes > 1:
         # Several processes answer scrapes in turn: their counters must be pooled in files,
         # which prometheus_client decides when it is first imported, so before webui is.
         shared_metrics_dir()
-    from webui import create_app
     from webui.server import serve_gunicorn, serve_waitress
-
-    def web_app(database: Database | None = None) -> Any:
-        app = create_app({"SETTINGS": settings, **({"DATABASE": database} if database else {})})
-        if settings.isolation:
-            # Webhook handlers are short: sandbox processes beyond a couple per web process
-            # only compete for the cores (workers size theirs to their threads instead).
-            from worker.runtime.pool import default_pool
-
-            default_pool().resize(settings.web_sandboxes)
-        return app
 
     if processes > 1:
         db.dispose()  # each worker process opens its own connections
-        serve_gunicorn(web_app, host, port, processes, announce=click.echo)
+        serve_gunicorn(functools.partial(web_app, settings), host, port,
+                       processes, announce=click.echo)
     else:
-        serve_waitress(web_app(db), host, port, announce=click.echo)
+        serve_waitress(web_app(settings, db, wake_dispatcher), host, port, announce=click.echo)
 
 
 def shared_metrics_dir() -> str:

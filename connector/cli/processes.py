@@ -43,7 +43,7 @@ def run(host: str, port: int, no_web: bool) -> None:
     if no_web:
         service.wait()
     else:
-        serve_web(settings, db, host, port)
+        serve_web(settings, db, host, port, wake_dispatcher=service.dispatcher.wake)
     service.stop()
 
 

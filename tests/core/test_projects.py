@@ -54,7 +54,8 @@ def do_import(db, box, text, environ=None, check_code=None):
 
 
 def test_import_creates_everything_and_encrypts_the_password(db, box):
-    do_import(db, box, PROJECT)
+    # A password long enough that a Fernet token cannot contain it by chance ("pw" could).
+    do_import(db, box, PROJECT, environ={"ODOO_PASSWORD": "odoo-admin-password"})
     with db.session() as session:
         project = session.scalar(select(Project))
         assert project.name == "Partner tagging"
@@ -62,8 +63,8 @@ def test_import_creates_everything_and_encrypts_the_password(db, box):
         assert [s.key for s in project.secrets] == ["API_TOKEN"]
         assert project.secrets[0].value_enc is None
         conn = session.scalar(select(OdooConnection))
-        assert conn.password_enc and "pw" not in conn.password_enc
-        assert box.decrypt(conn.password_enc) == "pw"
+        assert conn.password_enc and "odoo-admin-password" not in conn.password_enc
+        assert box.decrypt(conn.password_enc) == "odoo-admin-password"
         triggers = {t.trigger_name: t for t in session.scalars(select(Trigger))}
         assert set(triggers) == {"ON_PARTNER_CREATED", "ON_EMAIL_CHANGED", "AFTER_DEADLINE",
                                  "NIGHTLY", "INCOMING", "SETUP"}
@@ -127,6 +128,10 @@ def test_secret_from_environment_is_stored_encrypted(db, box):
     (lambda t: t.replace("secrets: [API_TOKEN]", "secrets: {API_TOKEN: plain}"),
      "secret values never live in the file"),
     (lambda t: t.replace("interval: 1,", "interval: 0,"), "above 0"),
+    (lambda t: t.replace("delay: 1,", "delay: soon,"), "delay: must be a whole number"),
+    (lambda t: t.replace("delay: 1,", "delay: -2,"), "delay: must be a whole number, 0 or more"),
+    (lambda t: t.replace("data: {mode: full}", "data: {on: 2026-12-01}"),
+     "data: only JSON's types"),
 ])
 def test_bad_project_files_give_one_clear_line(db, box, mutation, message):
     with pytest.raises(ProjectFileError) as info:

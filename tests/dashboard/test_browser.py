@@ -1,4 +1,5 @@
-"""One real-browser run: headless Chromium logs in, opens a project and clicks Run now.
+"""One real-browser run: headless Chromium logs in, opens a project and clicks Run now; the job
+page shows the queued job and follows it live until the worker has run it.
 
 Skipped on a machine without Chromium (or its driver, or selenium); with ``CI`` set a missing
 browser fails the test instead, so CI can never pass by skipping it.
@@ -18,6 +19,7 @@ import pytest
 from werkzeug.serving import make_server
 
 from .conftest import require_service
+from .worker_step import WorkerStep
 
 CHROMIUM = os.environ.get("SYNCSTUDIO_TEST_CHROMIUM", "/usr/bin/chromium")
 CHROMEDRIVER = os.environ.get("SYNCSTUDIO_TEST_CHROMEDRIVER", "/usr/bin/chromedriver")
@@ -66,7 +68,7 @@ def browser() -> Iterator[Any]:
         shutil.rmtree(profile, ignore_errors=True)
 
 
-def test_log_in_open_a_project_and_run_a_button(live_server, browser):
+def test_log_in_open_a_project_and_run_a_button(live_server, browser, settings, sqlite_db):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as ec
     from selenium.webdriver.support.ui import WebDriverWait
@@ -84,11 +86,16 @@ def test_log_in_open_a_project_and_run_a_button(live_server, browser):
         (By.CSS_SELECTOR, "button[data-run='SETUP']")))
     driver.save_screenshot(str(SCREENSHOT.with_name("dashboard-project.png")))
     run.click()
-    state = wait.until(ec.presence_of_element_located((By.ID, "job-state")))
-    assert state.text == "done"
+    # The request only queued the job: its page comes back at once and shows it pending.
+    wait.until(ec.text_to_be_present_in_element((By.ID, "job-state"), "pending"))
+    with WorkerStep(settings, sqlite_db) as worker:
+        assert worker.run_pending() == 1
+    # The page follows the job by itself (live.js), without a reload by the test.
+    wait.until(ec.text_to_be_present_in_element((By.ID, "job-state"), "done"))
     body = driver.find_element(By.TAG_NAME, "body").text
     assert "button ran with {'mode': 'full'}" in body
     assert "HELLO" in body
-    assert "ran: done" in body
+    assert "queued; this page follows it" in body  # the flash message survived the updates
+    assert "Waiting for a worker" not in body
     driver.save_screenshot(str(SCREENSHOT))
     assert SCREENSHOT.stat().st_size > 1000

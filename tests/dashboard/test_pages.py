@@ -1,4 +1,8 @@
-"""Code saving with the save-time check, Run now, retry of failed jobs, logs and links."""
+"""Code saving with the save-time check, Run now, retry of failed jobs, logs and links.
+
+Run now only queues a job: the tests run it with the ``worker`` fixture's dispatcher and
+worker, as ``syncstudio run`` would.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +15,13 @@ from sqlalchemy import select
 from connector.store.models import Job, Link, Log, Project, Task, Trigger
 
 from .conftest import SECRET_VALUE
+from .worker_step import WorkerStep
+
+
+@pytest.fixture
+def worker(settings, sqlite_db):
+    with WorkerStep(settings, sqlite_db) as step:
+        yield step
 
 
 @pytest.fixture
@@ -73,24 +84,32 @@ def test_common_code_error_is_shown_and_not_saved(dev, ids, sqlite_db):
         assert "def shout" in session.get(Project, ids["project"]).common_code
 
 
-def test_button_run_now_creates_a_done_job_with_logs(dev, ids, sqlite_db):
+def test_button_run_now_queues_a_job_that_the_worker_runs(dev, ids, sqlite_db, worker):
     response = dev.post(f"/dashboard/triggers/{ids['SETUP']}/run")
     assert response.status_code == 302
     assert response.headers["Location"].startswith("/dashboard/jobs/")
     with sqlite_db.session() as session:
         job = session.scalars(select(Job)).one()
-        assert (job.state, job.attempts, job.user) == ("done", 1, "dev")
+        assert (job.state, job.attempts, job.user) == ("pending", 0, "dev")
         assert job.args == [{"mode": "full"}]
+    page = dev.get(response.headers["Location"]).get_data(as_text=True)
+    assert ">pending<" in page and f"Job {job.id} queued" in page
+    assert "data-refresh=" in page  # the page follows the job while it is unfinished
+    assert worker.run_pending() == 1
+    with sqlite_db.session() as session:
+        job = session.get(Job, job.id)
+        assert (job.state, job.attempts) == ("done", 1)
         messages = [line.message for line in session.scalars(
             select(Log).where(Log.job_id == job.id).order_by(Log.id))]
     assert messages == ["button ran with {'mode': 'full'}", "HELLO"]
     page = dev.get(response.headers["Location"]).get_data(as_text=True)
     assert ">done<" in page and "HELLO" in page
-    assert f"Job {job.id} ran: done." in page
+    assert "data-refresh=" not in page
 
 
-def test_cron_run_now(dev, ids, sqlite_db):
+def test_cron_run_now(dev, ids, sqlite_db, worker):
     dev.post(f"/dashboard/triggers/{ids['NIGHTLY']}/run")
+    worker.run_pending()
     with sqlite_db.session() as session:
         job = session.scalars(select(Job)).one()
         assert (job.state, job.function) == ("done", "handle_cron")
@@ -100,9 +119,10 @@ def test_webhooks_cannot_be_run_by_hand(dev, ids):
     assert dev.post(f"/dashboard/triggers/{ids['INCOMING']}/run").status_code == 400
 
 
-def test_retry_of_a_failed_job(dev, ids, sqlite_db):
+def test_retry_of_a_failed_job(dev, ids, sqlite_db, worker):
     response = dev.post(f"/dashboard/triggers/{ids['BREAK']}/run")
     job_url = response.headers["Location"]
+    worker.run_pending()
     page = dev.get(job_url).get_data(as_text=True)
     assert ">failed<" in page and "the button broke" in page and "Retry" in page
     jobs_page = dev.get("/dashboard/jobs").get_data(as_text=True)
@@ -122,9 +142,10 @@ def test_retry_of_a_failed_job(dev, ids, sqlite_db):
     assert "only failed jobs can be retried" in dev.get(job_url).get_data(as_text=True)
 
 
-def test_jobs_list_filters(dev, ids):
+def test_jobs_list_filters(dev, ids, worker):
     dev.post(f"/dashboard/triggers/{ids['SETUP']}/run")
     dev.post(f"/dashboard/triggers/{ids['BREAK']}/run")
+    assert worker.run_pending() == 2
     failed = dev.get("/dashboard/jobs?state=failed").get_data(as_text=True)
     assert 'class="state failed"' in failed and 'class="state done"' not in failed
     done = dev.get("/dashboard/jobs?state=done").get_data(as_text=True)
@@ -135,10 +156,11 @@ def messages_of(page):
     return html.unescape(page.get_data(as_text=True))
 
 
-def test_logs_filters_and_grouping(dev, ids, sqlite_db):
+def test_logs_filters_and_grouping(dev, ids, sqlite_db, worker):
     dev.post(f"/dashboard/triggers/{ids['SETUP']}/run")
     dev.post(f"/dashboard/triggers/{ids['BREAK']}/run")
     dev.post(f"/dashboard/triggers/{ids['NIGHTLY']}/run")
+    assert worker.run_pending() == 3
     everything = messages_of(dev.get("/dashboard/logs"))
     for text in ("button ran with", "HELLO", "about to fail", "the button broke", "cron ran"):
         assert text in everything

@@ -36,8 +36,10 @@ def webhook_url(token: str | None) -> str:
 
 
 def render_project(project_id: int, *, status: int = 200, code_error: CodeError | None = None,
-                   code_layer: str | None = None, submitted: str | None = None) -> Any:
-    """The project page (also re-shown with a refused code layer and its error)."""
+                   code_layer: str | None = None, submitted: str | None = None,
+                   new_task: dict[str, str] | None = None) -> Any:
+    """The project page (also re-shown with a refused code layer and its error, or with the
+    fields of a refused new task)."""
     with database().session() as session:
         project = get_or_404(session, Project, project_id)
         triggers = list(session.scalars(select(Trigger).where(
@@ -49,7 +51,8 @@ def render_project(project_id: int, *, status: int = 200, code_error: CodeError 
             tasks={t.id: t for t in project.tasks}, webhook_url=webhook_url,
             task_names={t.id: t.name for t in project.tasks},
             trigger_names={t.id: t.trigger_name for t in triggers},
-            code_error=code_error, code_layer=code_layer, submitted=submitted), status
+            code_error=code_error, code_layer=code_layer, submitted=submitted,
+            new_task=new_task or {}), status
 
 
 @bp.get("/projects/<int:project_id>")

@@ -1,21 +1,41 @@
-"""Triggers of the four kinds: details, webhook URL regeneration and "Run now" for buttons and
-cron, which records a job and runs it in this process (as ``syncstudio trigger run`` does)."""
+"""Triggers of the four kinds: details, creation, webhook URL regeneration, and
+"Run now" for buttons and cron, which queues a job for the workers and shows its page at once
+(the page follows the job live until it ends)."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from typing import Any
 
 import yaml
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from connector import jobs
-from connector.projects import new_webhook_token
-from connector.store.models import Trigger
+from connector.errors import ProjectFileError
+from connector.projects import TRIGGER_NAME_RE, ProjectImporter, new_webhook_token
+from connector.store.crypto import SecretBox
+from connector.store.models import TRIGGER_KINDS, Task, Trigger
 from webui.auth import role_required
 from webui.dashboard import bp, database, get_or_404
 from webui.dashboard.projects import webhook_url
+from webui.dashboard.tasks import NAME_LENGTH, Refused, render_task
+
+#: The form fields of each kind, named as the keys of a project file's trigger.
+FIELDS = {
+    "cron": ("interval", "interval_unit", "scheduler_user", "next_run_at"),
+    "db": ("model", "condition", "domain", "before_domain", "watched_fields", "date_field",
+           "delay", "delay_unit", "when"),
+    "webhook": ("type",),
+    "button": ("data",),
+}
+KIND_LABELS = {"cron": "Cron", "db": "DB", "webhook": "Webhook", "button": "Button"}
+#: Fields stored in columns of NAME_LENGTH characters (PostgreSQL refuses longer values).
+SHORT_FIELDS = ("model", "date_field", "scheduler_user")
 
 
 @bp.get("/triggers/<int:trigger_id>")
@@ -42,16 +62,23 @@ def toggle_trigger(trigger_id: int) -> Any:
     return redirect(url_for("dashboard.trigger", trigger_id=trigger_id))
 
 
+def button_data_json(text: str) -> str | None:
+    """Button data typed as JSON or YAML, as the JSON stored (None when empty)."""
+    try:
+        value = yaml.safe_load(text) if text.strip() else None
+        return json.dumps(value) if value is not None else None
+    except (yaml.YAMLError, TypeError, ValueError) as exc:  # TypeError: e.g. a YAML date
+        raise Refused(f"The data is neither JSON nor YAML: {exc}") from None
+
+
 @bp.post("/triggers/<int:trigger_id>/data")
 @role_required("developer")
 def save_button_data(trigger_id: int) -> Any:
     """Change a button's data (JSON or YAML; empty: none)."""
-    text = request.form.get("data", "").strip()
     try:
-        value = yaml.safe_load(text) if text else None
-        encoded = json.dumps(value) if value is not None else None
-    except (yaml.YAMLError, TypeError, ValueError) as exc:
-        flash(f"The data is neither JSON nor YAML: {exc}", "error")
+        encoded = button_data_json(request.form.get("data", ""))
+    except Refused as exc:
+        flash(str(exc), "error")
         return redirect(url_for("dashboard.trigger", trigger_id=trigger_id))
     with database().session() as session:
         row = get_or_404(session, Trigger, trigger_id)
@@ -77,21 +104,135 @@ def regenerate(trigger_id: int) -> Any:
     return redirect(url_for("dashboard.trigger", trigger_id=trigger_id))
 
 
+def _whole_number(text: str, where: str, minimum: int) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise Refused(f"{where}: must be a whole number, got {text!r}") from None
+    if value < minimum:
+        raise Refused(f"{where}: must be {minimum} or more, got {value}")
+    return value
+
+
+def _utc(text: str, where: str) -> dt.datetime:
+    """A date and time typed in the form, as the naive UTC the columns store."""
+    try:
+        value = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise Refused(f"{where}: not a date and time: {text!r}") from None
+    return value.astimezone(dt.UTC).replace(tzinfo=None) if value.tzinfo else value
+
+
+def form_item(kind: str, name: str) -> dict[str, Any]:
+    """The submitted fields of a ``kind`` trigger, shaped as the trigger of a project file.
+
+    Only the fields of that kind are read; empty ones are left out, so the importer's defaults
+    apply (every 1 day, a JSON webhook, …).
+    """
+    item: dict[str, Any] = {"trigger_name": name}
+    for field in FIELDS[kind]:
+        text = request.form.get(field, "").strip()
+        if not text:
+            continue
+        if field in SHORT_FIELDS and len(text) > NAME_LENGTH:
+            raise Refused(f"{name}.{field}: at most {NAME_LENGTH} characters")
+        item[field] = text
+    # The importer expects YAML's types where the form only has text.
+    if "interval" in item:
+        item["interval"] = _whole_number(item["interval"], f"{name}.interval", 1)
+    if "delay" in item:
+        item["delay"] = _whole_number(item["delay"], f"{name}.delay", 0)
+    if "watched_fields" in item:
+        item["watched_fields"] = item["watched_fields"].replace(",", " ").split()
+    return item
+
+
+def fill_trigger(session: Session, row: Trigger, item: dict[str, Any]) -> None:
+    """Check ``item`` and copy it onto ``row`` with the rules of a project file's import."""
+    if row.kind == "button":
+        # The same parsing as the trigger page's data form, with the same message.
+        row.data_json = button_data_json(item.get("data", ""))
+        return
+    importer = ProjectImporter(session, SecretBox.from_settings(current_app.config["SETTINGS"]))
+    try:
+        importer.fill_trigger(row, item, row.trigger_name)
+    except ProjectFileError as exc:
+        raise Refused(str(exc)) from None
+    if "next_run_at" in item:
+        row.next_run_at = _utc(item["next_run_at"], f"{row.trigger_name}.next_run_at")
+
+
+def new_trigger(session: Session, task: Task, kind: str, name: str) -> Trigger:
+    """A checked, not yet added trigger of ``task`` (:class:`Refused` says what is wrong)."""
+    if kind not in TRIGGER_KINDS:
+        raise Refused(f"The kind of a trigger is one of {', '.join(TRIGGER_KINDS)}, "
+                      f"not {kind!r}.")
+    if not name:
+        raise Refused("A trigger needs a trigger name, e.g. ON_PARTNER_CREATED.")
+    if not TRIGGER_NAME_RE.match(name) or len(name) > NAME_LENGTH:
+        raise Refused(f"A trigger name is an identifier of at most {NAME_LENGTH} characters, "
+                      f"e.g. ON_PARTNER_CREATED; got {name!r}.")
+    taken = session.scalar(select(Trigger.id).where(Trigger.project_id == task.project_id,
+                                                    Trigger.trigger_name == name))
+    if taken is not None:
+        raise Refused(f"This project already has a trigger named {name}; trigger names are "
+                      "unique in a project (task code refers to them).")
+    row = Trigger(kind=kind, trigger_name=name, project_id=task.project_id, task_id=task.id,
+                  active=True)
+    fill_trigger(session, row, form_item(kind, name))
+    return row
+
+
+def _add_trigger(task_id: int, kind: str, name: str) -> int:
+    """Insert the submitted trigger; its id."""
+    try:
+        with database().session() as session:
+            row = new_trigger(session, get_or_404(session, Task, task_id), kind, name)
+            session.add(row)
+            session.flush()
+            return row.id
+    except IntegrityError:  # the same name was added meanwhile (unique per project)
+        raise Refused(f"This project already has a trigger named {name}.") from None
+
+
+@bp.post("/tasks/<int:task_id>/triggers")
+@role_required("developer")
+def create_trigger(task_id: int) -> Any:
+    """Add a trigger of any kind to a task, with the fields of its kind."""
+    kind = request.form.get("kind", "")
+    name = request.form.get("trigger_name", "").strip()
+    try:
+        trigger_id = _add_trigger(task_id, kind, name)
+    except Refused as exc:
+        flash(str(exc), "error")
+        return render_task(task_id, status=400, trigger_form=request.form.to_dict())
+    flash(f"{KIND_LABELS[kind]} trigger {name} added.", "info")
+    return redirect(url_for("dashboard.trigger", trigger_id=trigger_id))
+
+
+def wake_dispatcher() -> None:
+    """Have a dispatcher in this process send new jobs now rather than at its next cycle.
+
+    Only ``syncstudio run`` has one; elsewhere the poller process's dispatcher finds pending
+    jobs by itself within its interval.
+    """
+    wake = current_app.extensions["syncstudio.worker"].wake_dispatcher
+    if wake is not None:
+        wake()
+
+
 @bp.post("/triggers/<int:trigger_id>/run")
 @role_required("developer")
 def run_now(trigger_id: int) -> Any:
-    """Run a button or cron trigger now, here, and show its job and logs."""
-    from worker.executor import execute
-
+    """Queue a job of a button or cron trigger and show its page, which follows it live."""
     with database().session() as session:
         row = get_or_404(session, Trigger, trigger_id)
         if row.kind not in ("button", "cron"):
             abort(400)
         args = [row.data] if row.kind == "button" and row.data is not None else []
-        job = jobs.record_trigger_job(session, row, args=args, user=current_user.login)
-        job.state = "enqueued"  # it runs right here: a running dispatcher must not send it too
-        job_id = job.id
-    outcome = execute(current_app.extensions["syncstudio.worker"], job_id)
-    state = outcome.state if outcome else "not run"
-    flash(f"Job {job_id} ran: {state}.", "error" if state == "failed" else "info")
+        # Pending, as the scheduler records jobs: the dispatcher sends it to a worker, so the
+        # request returns at once however long the handler takes.
+        job_id = jobs.record_trigger_job(session, row, args=args, user=current_user.login).id
+    wake_dispatcher()  # after the commit, or the dispatcher could look before the row exists
+    flash(f"Job {job_id} queued; this page follows it until it ends.", "info")
     return redirect(url_for("dashboard.job", job_id=job_id))
