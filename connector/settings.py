@@ -203,3 +203,11 @@ class Settings:
     def in_process(self) -> bool:
         """True when no broker is configured and workers run inside this process."""
         return not self.broker_url
+
+    def child_environ(self, base: Mapping[str, str] | None = None) -> dict[str, str]:
+        """``base`` (e.g. ``os.environ``) with the variables that make another ``syncstudio``
+        process use this home, own database, broker and secret key."""
+        return {**(base or {}), f"{PREFIX}HOME": str(self.home),
+                f"{PREFIX}DATABASE_URL": self.database_url,
+                f"{PREFIX}BROKER_URL": self.broker_url,
+                f"{PREFIX}SECRET_KEY": self.secret_key.reveal()}

@@ -10,9 +10,10 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 import urllib.request
 import xmlrpc.client
+
+from tests.support import wait_until
 
 CLI = [sys.executable, "-c", "from connector.cli import main; main()"]
 
@@ -22,15 +23,6 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
 
-
-def wait_until(condition, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"{what} within {timeout} s"
-        time.sleep(0.2)
 
 
 def test_demo_runs_both_projects(tmp_path):

@@ -33,7 +33,7 @@ import threading
 import time
 import urllib.request
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -108,11 +108,7 @@ def import_project(settings: Settings, db: Database) -> None:
 
 
 def env_of(settings: Settings) -> dict[str, str]:
-    return {**os.environ, "SYNCSTUDIO_HOME": str(settings.home),
-            "SYNCSTUDIO_DATABASE_URL": settings.database_url,
-            "SYNCSTUDIO_BROKER_URL": settings.broker_url,
-            "SYNCSTUDIO_SECRET_KEY": settings.secret_key.reveal(),
-            "SYNCSTUDIO_LOG_LEVEL": "WARNING"}
+    return {**settings.child_environ(os.environ), "SYNCSTUDIO_LOG_LEVEL": "WARNING"}
 
 
 def wait_for(condition: Any, timeout: float, what: str) -> Any:
@@ -342,13 +338,7 @@ def sqlite_size(home: Path) -> tuple[float, float]:
             conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
         return path.stat().st_size
 
-    before = size()
-    started = time.perf_counter()
-    fill(db)
-    elapsed = time.perf_counter() - started
-    grown = size() - before
-    db.dispose()
-    return grown / 2**20, elapsed
+    return growth(db, size)
 
 
 def postgres_size(url: str) -> tuple[float, float]:
@@ -360,6 +350,11 @@ def postgres_size(url: str) -> tuple[float, float]:
             return int(conn.execute(text(
                 "SELECT pg_total_relation_size('job') + pg_total_relation_size('log')")).scalar())
 
+    return growth(db, size)
+
+
+def growth(db: Database, size: Callable[[], int]) -> tuple[float, float]:
+    """Fill ``db`` with ``JOBS_PER_SIZE`` jobs: (MiB it grew by, seconds it took)."""
     before = size()
     started = time.perf_counter()
     fill(db)

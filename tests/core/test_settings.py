@@ -49,3 +49,17 @@ def test_secret_never_shows_itself():
     assert "hunter2" not in str(settings.secret_key)
     assert settings.secret_key.reveal() == "hunter2"
     assert Secret("a") == Secret("a") and Secret("a") != Secret("b")
+
+
+def test_child_environ_carries_the_connection_settings_to_another_process(tmp_path):
+    from cryptography.fernet import Fernet
+
+    key = Fernet.generate_key().decode()
+    settings = Settings.from_env({"SYNCSTUDIO_HOME": str(tmp_path)},
+                                 database_url="postgresql+psycopg://u@h/db",
+                                 broker_url="redis://h:6379/3", secret_key=key)
+    environ = settings.child_environ({"PATH": "/bin", "SYNCSTUDIO_HOME": "/elsewhere"})
+    assert environ["PATH"] == "/bin"
+    again = Settings.from_env(environ)
+    assert (again.home, again.database_url, again.broker_url, again.secret_key.reveal()) == (
+        tmp_path, "postgresql+psycopg://u@h/db", "redis://h:6379/3", key)

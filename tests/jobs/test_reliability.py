@@ -24,6 +24,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from bench.jobs.procs import descendants  # the same /proc walk the benchmark uses
 from connector.projects import ProjectImporter, parse
 from connector.settings import Settings
 from connector.store import migrate
@@ -219,11 +220,7 @@ WORKER_MAIN = "import sys; from connector.cli import main; sys.argv[0] = 'syncst
 
 
 def worker_env(settings: Settings) -> dict[str, str]:
-    return {**os.environ, "SYNCSTUDIO_HOME": str(settings.home),
-            "SYNCSTUDIO_DATABASE_URL": settings.database_url,
-            "SYNCSTUDIO_BROKER_URL": settings.broker_url,
-            "SYNCSTUDIO_SECRET_KEY": settings.secret_key.reveal(),
-            "SYNCSTUDIO_LOG_LEVEL": "WARNING"}
+    return {**settings.child_environ(os.environ), "SYNCSTUDIO_LOG_LEVEL": "WARNING"}
 
 
 def start_worker(settings: Settings, log_path: Path) -> subprocess.Popen[bytes]:
@@ -231,25 +228,6 @@ def start_worker(settings: Settings, log_path: Path) -> subprocess.Popen[bytes]:
     with log_path.open("ab") as out:
         return subprocess.Popen([sys.executable, "-c", WORKER_MAIN, "worker", "--threads", "1"],
                                 env=worker_env(settings), stdout=out, stderr=subprocess.STDOUT)
-
-
-def descendants(pid: int) -> set[int]:
-    """The processes below ``pid`` (the sandbox's fork server and task processes), from /proc."""
-    parents: dict[int, int] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            with contextlib.suppress(OSError):
-                # The field after the parenthesised command name is the state, then the ppid.
-                stat = (entry / "stat").read_text()
-                parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
-    found: set[int] = set()
-    todo = [pid]
-    while todo:
-        parent = todo.pop()
-        children = {child for child, ppid in parents.items() if ppid == parent}
-        found |= children
-        todo.extend(children)
-    return found
 
 
 def alive(pids: set[int]) -> set[int]:
