@@ -47,12 +47,22 @@ def make_broker(settings: Settings) -> dramatiq.Broker:
     return broker
 
 
+#: Seconds a Redis command or connection attempt may take unless the URL says otherwise
+#: (redis-py reads ``socket_timeout`` / ``socket_connect_timeout`` from the URL's query): without
+#: them, a network that silently drops packets would stall the dispatcher and consumers forever.
+REDIS_TIMEOUTS = {"socket_timeout": "30", "socket_connect_timeout": "10"}
+
+
 def split_namespace(url: str) -> tuple[str, str]:
-    """A Redis URL without its ``namespace`` query parameter, and that namespace."""
+    """A Redis URL without its ``namespace`` query parameter (and with the default
+    :data:`REDIS_TIMEOUTS` where it sets none), and that namespace."""
     parts = urllib.parse.urlsplit(url)
     query = urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
     namespace = next((value for key, value in query if key == "namespace"), "")
-    rest = urllib.parse.urlencode([(key, value) for key, value in query if key != "namespace"])
+    kept = [(key, value) for key, value in query if key != "namespace"]
+    kept += [(key, value) for key, value in REDIS_TIMEOUTS.items()
+             if key not in {name for name, _ in kept}]
+    rest = urllib.parse.urlencode(kept)
     return urllib.parse.urlunsplit(parts._replace(query=rest)), namespace or DEFAULT_NAMESPACE
 
 

@@ -8,6 +8,7 @@ import datetime as dt
 import uuid
 
 import dramatiq
+import pytest
 
 from tests.support import delete_keys, require_rabbitmq
 from worker.broker import (
@@ -21,10 +22,33 @@ from worker.broker import (
 from worker.dispatch import message_id
 
 
-def test_namespace_is_taken_out_of_the_url():
+def test_namespace_is_taken_out_of_the_url_and_timeouts_are_set():
     assert split_namespace("redis://h:6379/13?namespace=ns-1&socket_timeout=5") == \
-        ("redis://h:6379/13?socket_timeout=5", "ns-1")
-    assert split_namespace("rediss://u:p@h/0") == ("rediss://u:p@h/0", DEFAULT_NAMESPACE)
+        ("redis://h:6379/13?socket_timeout=5&socket_connect_timeout=10", "ns-1")
+    assert split_namespace("rediss://u:p@h/0") == (
+        "rediss://u:p@h/0?socket_timeout=30&socket_connect_timeout=10", DEFAULT_NAMESPACE)
+
+
+def test_a_redis_that_never_answers_fails_a_send_instead_of_stalling(settings):
+    """A peer that accepts the connection and then says nothing (a network dropping packets):
+    the send gives up after the URL's socket timeout with the broker's connection error."""
+    import socket
+    import time
+
+    from dramatiq.errors import BrokerConnectionError
+
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        port = silent.getsockname()[1]
+        broker = make_broker(dataclasses.replace(
+            settings, broker_url=f"redis://127.0.0.1:{port}/0?socket_timeout=0.5"))
+        broker.declare_queue(QUEUE)
+        started = time.monotonic()
+        with pytest.raises(BrokerConnectionError):
+            broker.enqueue(dramatiq.Message(queue_name=QUEUE, actor_name="run_job",
+                                            args=(1,), kwargs={}, options={}))
+        assert time.monotonic() - started < 10
 
 
 def test_message_ids_are_derived_from_the_job_and_its_send():
