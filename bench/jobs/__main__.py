@@ -274,13 +274,19 @@ def webhook_rate(settings: Settings, db: Database, seconds: int, connections: in
         idle = rss_kib(web.pid)
         sampler.start()
         load = load_with_wrk if shutil.which("wrk") else load_with_threads
+        # The load tool counts as "other": it shares the machine with the server it measures.
+        cpu = CpuSampler([web.pid], names=("web", "web children"), me="bench")
+        cpu.start()
+        started = time.perf_counter()
         rate, requests, errors, tool = load(url, seconds, connections)
+        used = cpu.stop()
+        cores = {group: used[group] / (time.perf_counter() - started) for group in used}
         sampler.halt.set()
         sampler.join()
     finally:
         sampler.halt.set()
         stop(web)
-    return {"rate": rate, "requests": requests, "errors": errors, "tool": tool,
+    return {"rate": rate, "requests": requests, "errors": errors, "tool": tool, "cores": cores,
             "rss_idle": idle, "rss_peak": sampler.peak_main,
             "rss_children": sampler.peak_children}
 
@@ -435,6 +441,10 @@ def main(argv: list[str] | None = None) -> int:
         web = webhook_rate(settings, db, args.seconds, args.connections, home)
         rows.append((f"webhook requests/s ({web['tool']})", f"{web['rate']:.0f}", ">= 300",
                      "pass" if web["rate"] >= 300 and not web["errors"] else "FAIL"))
+        print("  webhook load: cores busy: " + ", ".join(
+            f"{group} {used:.2f}" for group, used in web["cores"].items())
+            + " (web children: its worker processes and their sandbox processes; other: the "
+            "load tool)", flush=True)
         if web["errors"]:
             notes.append(f"webhook: {web['errors']} of {web['requests']} requests failed")
         rows.append(("web process RSS idle -> peak under load",

@@ -103,11 +103,13 @@ class CpuSampler(threading.Thread):
     0.1 s and its last reading kept; a process that ends loses at most its last 0.1 s.
     """
 
-    GROUPS = ("workers", "sandboxes", "postgres", "redis", "dispatcher", "other")
-
-    def __init__(self, roots: Iterable[int]) -> None:
+    def __init__(self, roots: Iterable[int], names: tuple[str, str] = ("workers", "sandboxes"),
+                 me: str = "dispatcher") -> None:
         super().__init__(daemon=True)
         self.roots = set(roots)
+        # How the report names the roots, their descendants and this process.
+        self.names = names
+        self.me = me
         self.halt = threading.Event()
         self._start: dict[int, float] = {}
         self._last: dict[int, tuple[str, float]] = {}
@@ -123,15 +125,15 @@ class CpuSampler(threading.Thread):
 
     def _group(self, pid: int, name: str, below_roots: set[int]) -> str | None:
         if pid in self.roots:
-            return "workers"
+            return self.names[0]
         if pid in below_roots:
-            return "sandboxes"
+            return self.names[1]
         if name.startswith("postgres"):
             return "postgres"
         if name.startswith("redis"):
             return "redis"
         if pid == os.getpid():
-            return "dispatcher"
+            return self.me
         return None
 
     def _sample(self) -> None:
@@ -154,7 +156,7 @@ class CpuSampler(threading.Thread):
         self.halt.set()
         self.join()
         self._sample()
-        totals = dict.fromkeys(self.GROUPS, 0.0)
+        totals = dict.fromkeys((*self.names, "postgres", "redis", self.me, "other"), 0.0)
         for pid, (group, seconds) in self._last.items():
             totals[group] += max(0.0, seconds - self._start.get(pid, 0.0))
         # Whatever else kept the machine busy meanwhile (another job, the kernel).
