@@ -64,7 +64,7 @@ class Service:
             pool.resize(max(count, pool.max_size))
             warm_up()
         self.worker = dramatiq.Worker(self.broker, queues={QUEUE}, worker_threads=count,
-                                      worker_timeout=100, queue_prefetch=count * 4)
+                                      worker_timeout=100)
         self.worker.start()
         return self.worker
 
