@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import threading
 import xmlrpc.client
@@ -13,7 +14,7 @@ from connector.connections import ClientPool
 from connector.detection.poller import Poller, backoff_delay
 from connector.projects import ProjectImporter, parse
 from connector.store.crypto import SecretBox
-from connector.store.models import Job
+from connector.store.models import Job, PollCursor
 
 PROJECT = """
 name: Watch
@@ -138,3 +139,29 @@ def test_backoff_doubles_and_is_capped():
     assert backoff_delay(1, 1.0) == 2.0
     assert backoff_delay(3, 1.0) == 8.0
     assert backoff_delay(30, 1.0, cap=60.0) == 60.0
+
+
+def cursor_stamps(sqlite_db):
+    with sqlite_db.session() as session:
+        cursor = session.scalar(select(PollCursor))
+        return cursor.updated_at, cursor.polled_at
+
+
+def test_polled_at_moves_only_on_cycles_that_reach_odoo(settings, sqlite_db, own_sim):
+    """``polled_at`` (what /metrics reports as the last successful poll) stands still during
+    an outage, while the cursor's ``updated_at`` still moves with each cycle's lease."""
+    clock = [dt.datetime(2026, 1, 1, 8, 0, 0)]  # before the real clock that sets updated_at
+    poller = setup_poller(settings, sqlite_db, own_sim)
+    poller.now = lambda: clock[0]
+    poller.run_once()
+    assert cursor_stamps(sqlite_db)[1] == clock[0]
+    good = clock[0]
+    own_sim.set_down(True)
+    clock[0] += dt.timedelta(seconds=30)
+    assert poller.run_once().errors
+    touched, polled = cursor_stamps(sqlite_db)
+    assert polled == good and touched > good
+    own_sim.set_down(False)
+    clock[0] += dt.timedelta(seconds=30)
+    assert poller.run_once().errors == []
+    assert cursor_stamps(sqlite_db)[1] == clock[0]

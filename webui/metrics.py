@@ -87,7 +87,8 @@ class DatabaseSnapshot:
     oldest_pending: float  # seconds; 0 when no pending job is due
     recent: dict[str, int]  # final state → jobs finished in the window
     durations: dict[float, float]  # quantile → seconds (NaN without finished jobs)
-    cursors: list[tuple[str, str, float]]  # (connection name, model, seconds since touched)
+    # (connection name, model, seconds since touched, seconds since the last successful cycle)
+    cursors: list[tuple[str, str, float, float]]
 
 
 def quantile(values: Sequence[float], q: float) -> float:
@@ -148,11 +149,12 @@ def _recent(conn: Connection, since: dt.datetime) -> tuple[dict[str, int], dict[
     return recent, durations
 
 
-def _cursors(conn: Connection, now: dt.datetime) -> list[tuple[str, str, float]]:
+def _cursors(conn: Connection, now: dt.datetime) -> list[tuple[str, str, float, float]]:
     # Only models an active DB trigger watches (what Poller.watched polls): a cursor left
     # behind by a removed trigger would otherwise age forever. The poller touches updated_at
     # each cycle when it takes the model's lease (connector.detection.lease.acquire), and again
-    # when it saves the cycle's state; a watched model with no cursor was never polled: +Inf.
+    # when it saves the cycle's state, and sets polled_at when a cycle succeeded; a watched
+    # model with no cursor (or no successful cycle) was never polled: +Inf.
     watched = set(conn.execute(
         select(_PROJECTS.c.connection_id, _TRIGGERS.c.model).distinct()
         .join(_TASKS, _TRIGGERS.c.task_id == _TASKS.c.id)
@@ -164,13 +166,19 @@ def _cursors(conn: Connection, now: dt.datetime) -> list[tuple[str, str, float]]
     if not watched:
         return []
     names = dict(conn.execute(select(_CONNECTIONS.c.id, _CONNECTIONS.c.name)).all())
-    touched = {(connection_id, model): updated for connection_id, model, updated in conn.execute(
-        select(_CURSORS.c.connection_id, _CURSORS.c.model, _CURSORS.c.updated_at))}
+    stamps = {(connection_id, model): (updated, polled)
+              for connection_id, model, updated, polled in conn.execute(
+                  select(_CURSORS.c.connection_id, _CURSORS.c.model, _CURSORS.c.updated_at,
+                         _CURSORS.c.polled_at))}
+
+    def age(at: dt.datetime | None) -> float:
+        return _seconds(now - at) if at is not None else math.inf
+
     ages = []
     for connection_id, model in sorted(watched):
-        updated = touched.get((connection_id, model))
-        age = _seconds(now - updated) if updated is not None else math.inf
-        ages.append((names.get(connection_id, str(connection_id)), model, age))
+        updated, polled = stamps.get((connection_id, model), (None, None))
+        ages.append((names.get(connection_id, str(connection_id)), model, age(updated),
+                     age(polled)))
     return ages
 
 
@@ -223,9 +231,16 @@ class DatabaseCollector(Collector):
             "Seconds since the poller last took or renewed the lease of a watched (connection, "
             "model), which it does each cycle, even idle or failed ones (+Inf: never polled).",
             labels=["connection", "model"])
-        for connection, model, age in snap.cursors:
-            cursors.add_metric([connection, model], age)
+        polled = GaugeMetricFamily(
+            "syncstudio_poll_success_age_seconds",
+            "Seconds since the last poll cycle of a watched (connection, model) that reached "
+            "Odoo and saved its result (+Inf: none yet); it grows while Odoo is unreachable.",
+            labels=["connection", "model"])
+        for connection, model, touched, succeeded in snap.cursors:
+            cursors.add_metric([connection, model], touched)
+            polled.add_metric([connection, model], succeeded)
         yield cursors
+        yield polled
 
 
 # -- this web process ---------------------------------------------------------------------------

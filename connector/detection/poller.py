@@ -186,7 +186,13 @@ class Poller:
                 progress(done, total)
 
         watch.progress = report
-        return 1, watch.run(connection_id, state_json, force=force)
+        count = watch.run(connection_id, state_json, force=force)
+        with self.db.session() as session:
+            # Reached only when the cycle's calls and commits all succeeded.
+            now = self.now()
+            lease.fence(session, cursor_id, self.owner, now, self.options.lease_ttl,
+                        polled_at=now)
+        return 1, count
 
     def build_snapshots(self, connection_id: int, model: str,
                         progress: Callable[[int, int], None] | None = None) -> bool:

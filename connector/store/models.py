@@ -333,6 +333,9 @@ class PollCursor(Base):
     lease_owner: Mapped[str | None] = mapped_column(String(100), default=None)
     lease_until: Mapped[dt.datetime | None] = mapped_column(DateTime, default=None)
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+    # The end of the last cycle that reached Odoo and saved its result (updated_at also moves
+    # on cycles that fail): what "detection is working" means to a monitor.
+    polled_at: Mapped[dt.datetime | None] = mapped_column(DateTime, default=None)
 
 
 class RecordSnapshot(Base):

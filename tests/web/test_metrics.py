@@ -161,7 +161,7 @@ def test_poll_cursor_age_of_watched_models(client, sqlite_db):
         ])
         session.flush()
         partner = PollCursor(connection_id=connection.id, model="res.partner",
-                             updated_at=ago(now, 42))
+                             updated_at=ago(now, 42), polled_at=ago(now, 100))
         # A cursor whose only trigger is inactive: no longer polled, not exported.
         users = PollCursor(connection_id=connection.id, model="res.users", updated_at=ago(now, 5))
         session.add_all([partner, users])
@@ -175,6 +175,14 @@ def test_poll_cursor_age_of_watched_models(client, sqlite_db):
                          (("connection", "prod"), ("model", "sale.order"))}
     assert ages[(("connection", "prod"), ("model", "res.partner"))] == pytest.approx(42, abs=5)
     assert ages[(("connection", "prod"), ("model", "sale.order"))] == math.inf  # never polled
+    # The last cycle that succeeded is older than the last one that touched the cursor (the
+    # ones since failed, e.g. Odoo was down).
+    succeeded = {labels: age for (name, labels), age in samples.items()
+                 if name == "syncstudio_poll_success_age_seconds"}
+    assert set(succeeded) == set(ages)
+    assert succeeded[(("connection", "prod"), ("model", "res.partner"))] == pytest.approx(
+        100, abs=5)
+    assert succeeded[(("connection", "prod"), ("model", "sale.order"))] == math.inf
 
     # Each poll cycle starts by taking the model's lease, which touches the cursor row, so an
     # idle cycle resets the age too.
