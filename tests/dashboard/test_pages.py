@@ -12,7 +12,16 @@ import html
 import pytest
 from sqlalchemy import select
 
-from connector.store.models import Job, Link, Log, Project, Task, Trigger
+from connector.store.models import (
+    Job,
+    Link,
+    Log,
+    OdooConnection,
+    PollCursor,
+    Project,
+    Task,
+    Trigger,
+)
 
 from .conftest import SECRET_VALUE
 from .worker_step import WorkerStep
@@ -210,6 +219,29 @@ def test_links_page(reader, sqlite_db, project_id):
     assert "demo_partner" in page and "ext-7" in page and "res.partner" in page
     page = reader.get("/dashboard/links?relation=other").get_data(as_text=True)
     assert "demo_partner" not in page and "other" in page
+
+
+def test_db_trigger_page_shows_the_last_successful_poll(reader, sqlite_db, project_id, ids):
+    with sqlite_db.session() as session:
+        connection = OdooConnection(name="prod", url="http://odoo", database="d", login="a")
+        session.add(connection)
+        session.flush()
+        session.get(Project, project_id).connection_id = connection.id
+        trigger = Trigger(project_id=project_id, task_id=ids["Setup"], kind="db",
+                          trigger_name="ON_PARTNER", model="res.partner", condition="create")
+        session.add(trigger)
+        session.flush()
+        trigger_id, connection_id = trigger.id, connection.id
+
+    def polled() -> str:
+        page = reader.get(f"/dashboard/triggers/{trigger_id}").get_data(as_text=True)
+        return page.split("Last successful poll</dt>", 1)[1].split("</dd>", 1)[0]
+
+    assert "never" in polled()
+    with sqlite_db.session() as session:
+        session.add(PollCursor(connection_id=connection_id, model="res.partner",
+                               polled_at=dt.datetime(2026, 12, 1, 7, 30, 5)))
+    assert "2026-12-01 07:30:05 UTC" in polled()
 
 
 def test_unknown_rows_are_404(reader):

@@ -19,7 +19,7 @@ from connector import jobs
 from connector.errors import ProjectFileError
 from connector.projects import TRIGGER_NAME_RE, ProjectImporter, new_webhook_token
 from connector.store.crypto import SecretBox
-from connector.store.models import TRIGGER_KINDS, Task, Trigger
+from connector.store.models import TRIGGER_KINDS, PollCursor, Task, Trigger
 from webui.auth import role_required
 from webui.dashboard import bp, database, get_or_404
 from webui.dashboard.projects import webhook_url
@@ -44,11 +44,17 @@ def trigger(trigger_id: int) -> Any:
     """One trigger with every field of its kind."""
     with database().session() as session:
         row = get_or_404(session, Trigger, trigger_id)
-        data = None
+        data = cursor = None
         if row.kind == "button" and row.data_json:
             data = json.dumps(row.data, indent=2, ensure_ascii=False)
+        if row.kind == "db" and row.task.project.connection_id is not None:
+            # The poller's cursor for this model: when detection last worked, and last tried.
+            cursor = session.scalar(select(PollCursor).where(
+                PollCursor.connection_id == row.task.project.connection_id,
+                PollCursor.model == row.model))
         return render_template("dashboard/trigger.html", trigger=row, task=row.task,
-                               project=row.task.project, webhook_url=webhook_url, data=data)
+                               project=row.task.project, webhook_url=webhook_url, data=data,
+                               cursor=cursor)
 
 
 @bp.post("/triggers/<int:trigger_id>/active")
