@@ -204,6 +204,12 @@ class Settings:
         """True when no broker is configured and workers run inside this process."""
         return not self.broker_url
 
+    @property
+    def started_after(self) -> float:
+        """Seconds after which a started job counts as abandoned by a dead worker: past the
+        wall-clock limit (and a minute's grace), a run cannot still be going."""
+        return max(self.requeue_after, self.job_wall_seconds + 60)
+
     def child_environ(self, base: Mapping[str, str] | None = None) -> dict[str, str]:
         """``base`` (e.g. ``os.environ``) with the variables that make another ``syncstudio``
         process use this home, own database, broker and secret key."""

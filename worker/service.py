@@ -41,7 +41,7 @@ class Service:
         # does a started job count as lost.
         self.dispatcher = Dispatcher(
             self.db, self.actor, requeue_after=settings.requeue_after,
-            started_after=max(settings.requeue_after, settings.job_wall_seconds + 60))
+            started_after=settings.started_after)
         self.ctx.wake_dispatcher = self.dispatcher.wake
         self.poller = Poller(self.db, self.ctx.pool, batch_size=settings.batch_size,
                              interval=settings.poll_interval, on_jobs=self.dispatcher.wake,

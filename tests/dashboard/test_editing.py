@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import func, select
 
 from connector.store.crypto import SecretBox
-from connector.store.models import Job, Log, Project, Task, Trigger
+from connector.store.models import Job, Log, Project, Task, Trigger, utcnow
 from worker.project_cache import ProjectCache
 
 from .worker_step import WorkerStep
@@ -353,6 +353,21 @@ def test_a_task_with_a_running_job_is_not_deleted(dev, ids, sqlite_db):
     assert dev.post(f"/dashboard/triggers/{ids['BREAK']}/delete").status_code == 302
     assert state(sqlite_db, ids["project"]) == before
     assert job_rows(sqlite_db)[job.id].state == "started"
+
+
+def test_a_job_started_before_its_worker_died_does_not_block_deletion(dev, app, ids,
+                                                                       sqlite_db):
+    """A "started" job older than the wall-clock limit (plus grace) has no live run: deleting
+    the task cancels it instead of waiting for a reconciler."""
+    dev.post(f"/dashboard/triggers/{ids['BREAK']}/run")
+    abandoned_for = app.config["SETTINGS"].started_after + 1
+    with sqlite_db.session() as session:
+        job = session.scalars(select(Job)).one()
+        job.state = "started"
+        job.started_at = utcnow() - dt.timedelta(seconds=abandoned_for)
+    response = dev.post(f"/dashboard/tasks/{ids['Broken']}/delete")
+    assert response.headers["Location"] == f"/dashboard/projects/{ids['project']}"
+    assert job_rows(sqlite_db)[job.id].state == "failed"
 
 
 def test_deleting_a_trigger_keeps_the_task_and_the_jobs(dev, ids, sqlite_db, worker):

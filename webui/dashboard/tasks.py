@@ -3,11 +3,12 @@ refused code is shown again with the error's line and column, and nothing is sav
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from flask import current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import ColumnElement
@@ -15,7 +16,7 @@ from sqlalchemy.sql import ColumnElement
 from connector import jobs as job_rules
 from connector.errors import CodeError
 from connector.projects import DELAY_UNITS, INTERVAL_UNITS, WEBHOOK_TYPES
-from connector.store.models import DB_CONDITIONS, Job, Project, Task, Trigger
+from connector.store.models import DB_CONDITIONS, Job, Project, Task, Trigger, utcnow
 from webui.auth import role_required
 from webui.dashboard import bp, database, get_or_404
 from webui.dashboard.projects import render_project, webhook_url
@@ -55,12 +56,19 @@ def release_jobs(session: Session, of: ColumnElement[bool], what: str) -> str | 
     """Make way for deleting ``what``, whose jobs match ``of``; the reason it cannot go, if any.
 
     A running job still writes log lines that name its task and trigger, which would then point
-    at deleted rows, so deletion waits for it. Queued jobs are cancelled: their handler is gone.
+    at deleted rows, so deletion waits for it. Queued jobs are cancelled: their handler is gone;
+    so are jobs "started" so long ago that their worker must have died (``started_after``).
     """
-    running = session.scalar(select(Job.id).where(of, Job.state == "started").limit(1))
+    since = utcnow() - dt.timedelta(seconds=current_app.config["SETTINGS"].started_after)
+    abandoned = (Job.state == "started") & (Job.started_at < since)
+    # Spelled out rather than ~abandoned: a NULL started_at must count as running, not unknown.
+    running = session.scalar(select(Job.id).where(
+        of, Job.state == "started", or_(Job.started_at.is_(None), Job.started_at >= since))
+        .limit(1))
     if running is not None:
         return f"{what} is running job #{running}; delete it once the job has finished."
-    for job in session.scalars(select(Job).where(of, Job.state.in_(("pending", "enqueued")))):
+    for job in session.scalars(select(Job).where(
+            of, or_(Job.state.in_(("pending", "enqueued")), abandoned))):
         job_rules.fail(session, job, error=f"cancelled: {what} was deleted by "
                                            f"{current_user.login}")
     session.flush()  # before the delete, while the job rows still name it
