@@ -148,6 +148,21 @@ class StartedJob:
     project_version: dt.datetime | None = None
 
 
+def run_abandoned(started_at: dt.datetime | None, now: dt.datetime, started_after: float,
+                  project_wall_seconds: float | None = None) -> bool:
+    """True when a job marked started at ``started_at`` cannot still be running.
+
+    ``started_after`` covers the default wall-clock limit; a project may allow its jobs longer
+    (``limits: wall_seconds``), and then a run may last that long plus a minute's grace.
+    """
+    if started_at is None:
+        return False  # cannot tell: count it as running
+    limit = started_after
+    if project_wall_seconds:
+        limit = max(limit, project_wall_seconds + 60)
+    return started_at < now - dt.timedelta(seconds=limit)
+
+
 def start(session: Session | Connection, job_id: int,
           now: dt.datetime | None = None) -> StartedJob | None:
     """Mark a job started and count the attempt; None when it is finished or gone.

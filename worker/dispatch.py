@@ -23,7 +23,7 @@ from sqlalchemy import func, or_, select
 
 from connector import jobs
 from connector.store.db import Database
-from connector.store.models import Job, Trigger, utcnow
+from connector.store.models import Job, Project, Trigger, utcnow
 from worker.broker import held_messages, waiting_messages
 
 logger = logging.getLogger("syncstudio.dispatch")
@@ -94,13 +94,18 @@ class Dispatcher:
         seen: dict[int, tuple[str, dt.datetime | None]] = {}
         with self.db.session() as session:
             rows = session.execute(
-                select(Job.id, Job.state, Job.enqueued_at, Trigger.kind, Job.parent_id)
+                select(Job.id, Job.state, Job.enqueued_at, Trigger.kind, Job.parent_id,
+                       Job.started_at, Project.job_wall_seconds)
                 .outerjoin(Trigger, Trigger.id == Job.trigger_id)
+                .outerjoin(Project, Project.id == Job.project_id)
                 .where(or_((Job.state == "enqueued") & (Job.enqueued_at < enqueued_limit),
                            (Job.state == "started") & (Job.started_at < started_limit)))
                 .order_by(Job.id)
             ).all()
-            for job_id, state, enqueued_at, kind, parent_id in rows:
+            for job_id, state, enqueued_at, kind, parent_id, started_at, wall in rows:
+                if state == "started" and not jobs.run_abandoned(started_at, now,
+                                                                 self.started_after, wall):
+                    continue  # its project lets jobs run longer: it may still be going
                 if kind == "webhook" and parent_id is None:
                     # A webhook runs inside the web request and its request object is not
                     # stored; a worker could only call the handler without it. Fail it visibly.

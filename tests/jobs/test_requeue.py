@@ -199,3 +199,33 @@ def test_backlog_explains_the_wait_until_the_queue_is_empty(counting_dispatcher,
     assert counting_dispatcher.requeue_lost(now=now) == 2
     assert enqueued_at(db, job_ids) == dict.fromkeys(job_ids, now)
     assert counting_dispatcher.requeue_lost(now=later(2)) == 0
+
+
+# --------------------------------------------------------------------------- started jobs
+def test_a_started_job_is_resent_only_past_its_projects_wall_clock_limit(settings, db,
+                                                                         project_id):
+    """A project may let its jobs run longer than the default (``limits: wall_seconds``): its
+    started job is not taken for abandoned, and re-sent to run a second time, before then."""
+    from connector.store.models import Project
+
+    dispatcher = dispatcher_on(settings, db, "")  # the in-process broker: sends always work
+    [job_id] = record_jobs(db, "PRESS")
+    with db.session() as session:
+        session.get(Project, project_id).job_wall_seconds = 3600.0
+        job = session.get(Job, job_id)
+        job.state, job.started_at = "started", utcnow()
+    assert dispatcher.started_after == REQUEUE_AFTER
+    # Past the default limit, well within the project's hour: still running.
+    assert dispatcher.requeue_lost(utcnow() + dt.timedelta(minutes=30)) == 0
+    # Past the project's limit too: its worker is gone, the job is sent again.
+    assert dispatcher.requeue_lost(utcnow() + dt.timedelta(minutes=62)) == 1
+
+
+def test_run_abandoned_rule():
+    now = dt.datetime(2026, 12, 1, 12, 0)
+    ago = lambda minutes: now - dt.timedelta(minutes=minutes)  # noqa: E731
+    assert not jobs.run_abandoned(None, now, 300)  # never stamped: counted as running
+    assert not jobs.run_abandoned(ago(4), now, 300)
+    assert jobs.run_abandoned(ago(6), now, 300)
+    assert not jobs.run_abandoned(ago(6), now, 300, project_wall_seconds=600)
+    assert jobs.run_abandoned(ago(12), now, 300, project_wall_seconds=600)

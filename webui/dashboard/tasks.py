@@ -3,12 +3,11 @@ refused code is shown again with the error's line and column, and nothing is sav
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
 from flask import current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
-from sqlalchemy import or_, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import ColumnElement
@@ -59,16 +58,16 @@ def release_jobs(session: Session, of: ColumnElement[bool], what: str) -> str | 
     at deleted rows, so deletion waits for it. Queued jobs are cancelled: their handler is gone;
     so are jobs "started" so long ago that their worker must have died (``started_after``).
     """
-    since = utcnow() - dt.timedelta(seconds=current_app.config["SETTINGS"].started_after)
-    abandoned = (Job.state == "started") & (Job.started_at < since)
-    # Spelled out rather than ~abandoned: a NULL started_at must count as running, not unknown.
-    running = session.scalar(select(Job.id).where(
-        of, Job.state == "started", or_(Job.started_at.is_(None), Job.started_at >= since))
-        .limit(1))
-    if running is not None:
-        return f"{what} is running job #{running}; delete it once the job has finished."
-    for job in session.scalars(select(Job).where(
-            of, or_(Job.state.in_(("pending", "enqueued")), abandoned))):
+    now, started_after = utcnow(), current_app.config["SETTINGS"].started_after
+    rows = session.execute(select(Job, Project.job_wall_seconds).join(
+        Project, Project.id == Job.project_id).where(
+        of, Job.state.in_(("pending", "enqueued", "started")))).all()
+    cancelled = [job for job, _ in rows]
+    for job, wall in rows:
+        if job.state == "started" and not job_rules.run_abandoned(
+                job.started_at, now, started_after, wall):
+            return f"{what} is running job #{job.id}; delete it once the job has finished."
+    for job in cancelled:
         job_rules.fail(session, job, error=f"cancelled: {what} was deleted by "
                                            f"{current_user.login}")
     session.flush()  # before the delete, while the job rows still name it
