@@ -2,7 +2,9 @@
 connection, limits), read once and kept until the project's version changes.
 
 Reading it all for every job cost several queries and a decryption per secret; a job now pays
-one indexed lookup of the project's ``updated_at`` (see :mod:`connector.store.versioning`).
+nothing: the statement that starts it also returns the project's ``updated_at`` (see
+:func:`connector.jobs.start` and :mod:`connector.store.versioning`), which :meth:`at_version`
+compares with the cached one.
 """
 
 from __future__ import annotations
