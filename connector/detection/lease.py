@@ -29,14 +29,18 @@ def default_owner() -> str:
 
 
 def acquire(session: Session, cursor_id: int, owner: str, now: dt.datetime,
-            ttl: float) -> bool:
-    """Take or renew the lease of cursor ``cursor_id`` until ``now + ttl``; False if held."""
+            ttl: float, polled_at: dt.datetime | None = None) -> bool:
+    """Take or renew the lease of cursor ``cursor_id`` until ``now + ttl``; False if held.
+
+    ``polled_at``, when given, is saved too: when this owner's previous cycle succeeded.
+    """
+    values: dict[str, object] = {"polled_at": polled_at} if polled_at is not None else {}
     result = session.execute(
         update(PollCursor)
         .where(PollCursor.id == cursor_id,
                or_(PollCursor.lease_owner.is_(None), PollCursor.lease_owner == owner,
                    PollCursor.lease_until.is_(None), PollCursor.lease_until < now))
-        .values(lease_owner=owner, lease_until=now + dt.timedelta(seconds=ttl))
+        .values(lease_owner=owner, lease_until=now + dt.timedelta(seconds=ttl), **values)
         .execution_options(synchronize_session=False))
     return bool(result.rowcount)  # type: ignore[attr-defined]
 

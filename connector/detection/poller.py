@@ -68,6 +68,9 @@ class Poller:
         self._refused: set[tuple[int, str]] = set()  # rules already reported as unusable
         self._cursors: dict[tuple[int, str], int] = {}
         self._broken: dict[tuple[int, str], str] = {}  # last non-Odoo error per model
+        # When each cursor's last cycle succeeded, saved with the next cycle's lease statement
+        # rather than by one more commit per model and cycle.
+        self._succeeded: dict[int, dt.datetime] = {}
         #: (connection id, model) → (done, total) of snapshot builds, for the dashboard.
         self.snapshot_progress: dict[tuple[int, str], tuple[int, int]] = {}
 
@@ -160,7 +163,8 @@ class Poller:
         cursor_id = self._cursor(connection_id, model)
         with self.db.session() as session:
             if not lease.acquire(session, cursor_id, self.owner, self.now(),
-                                 self.options.lease_ttl):
+                                 self.options.lease_ttl,
+                                 polled_at=self._succeeded.pop(cursor_id, None)):
                 return 0, 0
         with self.db.session() as session:
             cursor = session.get(PollCursor, cursor_id)
@@ -187,11 +191,7 @@ class Poller:
 
         watch.progress = report
         count = watch.run(connection_id, state_json, force=force)
-        with self.db.session() as session:
-            # Reached only when the cycle's calls and commits all succeeded.
-            now = self.now()
-            lease.fence(session, cursor_id, self.owner, now, self.options.lease_ttl,
-                        polled_at=now)
+        self._succeeded[cursor_id] = self.now()  # reached only when the whole cycle succeeded
         return 1, count
 
     def build_snapshots(self, connection_id: int, model: str,

@@ -334,7 +334,8 @@ class PollCursor(Base):
     lease_until: Mapped[dt.datetime | None] = mapped_column(DateTime, default=None)
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
     # The end of the last cycle that reached Odoo and saved its result (updated_at also moves
-    # on cycles that fail): what "detection is working" means to a monitor.
+    # on cycles that fail): what "detection is working" means to a monitor. The poller saves
+    # it with the next cycle's lease, so it lags by up to one poll interval.
     polled_at: Mapped[dt.datetime | None] = mapped_column(DateTime, default=None)
 
 
