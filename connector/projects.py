@@ -336,18 +336,25 @@ class ProjectImporter:
             trigger.token = new_webhook_token()
 
     def _fill_button(self, trigger: Trigger, item: dict[str, Any], where: str) -> None:
-        data = item.get("data")
-        if isinstance(data, str):
-            try:
-                data = yaml.safe_load(data)
-            except yaml.YAMLError:
-                raise ProjectFileError(f"{where}.data: not valid JSON or YAML") from None
+        trigger.data_json = button_data_json(item.get("data"), f"{where}.data")
+
+
+def button_data_json(data: Any, where: str = "data") -> str | None:
+    """A button's data as the JSON stored (None when there is none); text is read as JSON or
+    YAML. :class:`ProjectFileError` names ``where`` when it cannot be stored."""
+    if isinstance(data, str):
         try:
-            trigger.data_json = json.dumps(data) if data is not None else None
-        except (TypeError, ValueError):
-            # YAML has types JSON lacks (dates, sets): the handler receives JSON's.
-            raise ProjectFileError(f"{where}.data: only JSON's types (text, numbers, lists, "
-                                   "mappings, true/false, null); quote dates as text") from None
+            data = yaml.safe_load(data) if data.strip() else None
+        except yaml.YAMLError as exc:
+            raise ProjectFileError(f"{where}: neither JSON nor YAML: "
+                                   f"{' '.join(str(exc).split())}") from None
+    try:
+        return json.dumps(data) if data is not None else None
+    except (TypeError, ValueError):
+        # YAML has types JSON lacks (dates, sets): the handler receives JSON's.
+        raise ProjectFileError(f"{where}: only JSON's types (text, numbers, lists, mappings, "
+                               "true/false, null); this is neither JSON nor YAML of those "
+                               "(quote dates as text)") from None
 
 
 def new_webhook_token() -> str:

@@ -8,7 +8,6 @@ import datetime as dt
 import json
 from typing import Any
 
-import yaml
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 from sqlalchemy import select
@@ -18,6 +17,7 @@ from sqlalchemy.orm import Session
 from connector import jobs
 from connector.errors import ProjectFileError
 from connector.projects import TRIGGER_NAME_RE, ProjectImporter, new_webhook_token
+from connector.projects import button_data_json as parse_button_data
 from connector.store.crypto import SecretBox
 from connector.store.models import TRIGGER_KINDS, PollCursor, Task, Trigger
 from webui.auth import role_required
@@ -71,10 +71,9 @@ def toggle_trigger(trigger_id: int) -> Any:
 def button_data_json(text: str) -> str | None:
     """Button data typed as JSON or YAML, as the JSON stored (None when empty)."""
     try:
-        value = yaml.safe_load(text) if text.strip() else None
-        return json.dumps(value) if value is not None else None
-    except (yaml.YAMLError, TypeError, ValueError) as exc:  # TypeError: e.g. a YAML date
-        raise Refused(f"The data is neither JSON nor YAML: {exc}") from None
+        return parse_button_data(text)
+    except ProjectFileError as exc:
+        raise Refused(str(exc)) from None
 
 
 @bp.post("/triggers/<int:trigger_id>/data")
@@ -155,10 +154,6 @@ def form_item(kind: str, name: str) -> dict[str, Any]:
 
 def fill_trigger(session: Session, row: Trigger, item: dict[str, Any]) -> None:
     """Check ``item`` and copy it onto ``row`` with the rules of a project file's import."""
-    if row.kind == "button":
-        # The same parsing as the trigger page's data form, with the same message.
-        row.data_json = button_data_json(item.get("data", ""))
-        return
     importer = ProjectImporter(session, SecretBox.from_settings(current_app.config["SETTINGS"]))
     try:
         importer.fill_trigger(row, item, row.trigger_name)
