@@ -7,10 +7,12 @@ become a one-line message and exit status 1, never a traceback.
 from __future__ import annotations
 
 import dataclasses
+import errno
 import functools
 import logging
 import os
 import signal
+import socket
 import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -87,6 +89,26 @@ def with_web_address(settings: Settings, host: str, port: int) -> Settings:
         return settings
     return dataclasses.replace(settings, web_host=host, web_port=port,
                                base_url=f"http://{host}:{port}")
+
+
+def require_free_port(host: str, port: int, option: str = "--port") -> None:
+    """Refuse to start when ``host:port`` cannot be listened on, before anything is set up.
+
+    Port 0 asks the system for a free port and always passes.
+    """
+    if port == 0:
+        return
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        # The server will set SO_REUSEADDR too: a port in TIME_WAIT is not "busy".
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            reason = ("is in use" if exc.errno == errno.EADDRINUSE
+                      else f"cannot be used ({exc.strerror})")
+            raise ConfigurationError(
+                f"port {port} on {host} {reason}: stop what listens there or pass {option} "
+                "with another port") from None
 
 
 def stop_on_sigterm(service: Any) -> None:

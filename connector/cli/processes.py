@@ -13,6 +13,7 @@ from connector.cli.base import (
     main,
     one_line_errors,
     open_db,
+    require_free_port,
     serve_web,
     setup_logging,
     stop_on_sigterm,
@@ -32,6 +33,8 @@ def run(host: str, port: int, no_web: bool) -> None:
     from worker.service import Service
 
     settings = with_web_address(load_settings(), host, port)
+    if not no_web:
+        require_free_port(host, port)
     setup_logging(settings)
     db = open_db(settings)
     service = Service(settings, db)
@@ -60,6 +63,7 @@ def web(host: str, port: int, processes: int | None) -> None:
     count = processes if processes is not None else (os.cpu_count() or 1)
     if count < 1:
         raise ConfigurationError("--processes must be 1 or more")
+    require_free_port(host, port)
     serve_web(settings, open_db(settings), host, port, count)
 
 
