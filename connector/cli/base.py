@@ -65,6 +65,21 @@ def open_db(settings: Settings) -> Database:
     return db
 
 
+FIRST_USER_HINT = ("No dashboard user exists yet: create the first manager with "
+                   "`syncstudio user add NAME --role manager`, then log in.")
+
+
+def announce_first_run(db: Database) -> None:
+    """Say how to create the first login when nobody can log in to the dashboard yet."""
+    from sqlalchemy import func, select
+
+    from connector.store.models import DashboardUser
+
+    with db.session() as session:
+        if not session.scalar(select(func.count()).select_from(DashboardUser)):
+            click.echo(FIRST_USER_HINT)
+
+
 def setup_logging(settings: Settings) -> None:
     """Plain log lines on stderr at the configured level."""
     logging.basicConfig(level=settings.log_level, stream=sys.stderr,

@@ -7,6 +7,7 @@ import os
 import click
 
 from connector.cli.base import (
+    announce_first_run,
     broker_label,
     db_label,
     load_settings,
@@ -46,6 +47,7 @@ def run(host: str, port: int, no_web: bool) -> None:
     if no_web:
         service.wait()
     else:
+        announce_first_run(db)
         serve_web(settings, db, host, port, wake_dispatcher=service.dispatcher.wake)
     service.stop()
 
@@ -64,7 +66,9 @@ def web(host: str, port: int, processes: int | None) -> None:
     if count < 1:
         raise ConfigurationError("--processes must be 1 or more")
     require_free_port(host, port)
-    serve_web(settings, open_db(settings), host, port, count)
+    db = open_db(settings)
+    announce_first_run(db)
+    serve_web(settings, db, host, port, count)
 
 
 @main.command()
