@@ -268,7 +268,8 @@ def test_run_and_web_say_how_to_create_the_first_manager(tmp_path):
             process = subprocess.Popen([*cli, *command], env=env, stdout=out,
                                        stderr=subprocess.STDOUT)
         try:
-            wait_until(lambda: "Dashboard:" in log.read_text(), 60, f"`syncstudio {command[0]}`")
+            wait_until(lambda log=log: "Dashboard:" in log.read_text(), 60,
+                       f"`syncstudio {command[0]}`")
         finally:
             process.send_signal(signal.SIGINT)
             process.wait(timeout=30)

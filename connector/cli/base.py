@@ -49,6 +49,19 @@ def load_settings() -> Settings:
         raise click.ClickException(str(exc)) from None
 
 
+def ensure_home(settings: Settings) -> None:
+    """Create the data directory, or say in one line why it cannot be used."""
+    try:
+        settings.home.mkdir(parents=True, exist_ok=True)
+        probe = settings.home / f".write-test-{os.getpid()}"
+        probe.touch()
+        probe.unlink()
+    except OSError as exc:
+        raise ConfigurationError(
+            f"SYNCSTUDIO_HOME={settings.home} cannot be used ({exc.strerror or exc}): point "
+            "SYNCSTUDIO_HOME at a directory this user can write") from None
+
+
 def open_db(settings: Settings) -> Database:
     """The own database, migrated when it is the embedded SQLite file.
 
@@ -57,6 +70,7 @@ def open_db(settings: Settings) -> Database:
     """
     from connector.store import migrate
 
+    ensure_home(settings)
     db = Database(settings.database_url)
     if settings.database_url.startswith("sqlite"):
         migrate.upgrade(db)

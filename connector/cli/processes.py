@@ -84,6 +84,9 @@ def worker(threads: int | None) -> None:
     if settings.in_process:
         raise ConfigurationError("`syncstudio worker` needs SYNCSTUDIO_BROKER_URL (redis:// or "
                                  "amqp://); without a broker use `syncstudio run`")
+    from worker.broker import quiet_reconnects
+
+    quiet_reconnects()
     service = Service(settings, open_db(settings))
     stop_on_sigterm(service)
     service.start_worker(threads)
