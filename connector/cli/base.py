@@ -170,6 +170,10 @@ def web_app(settings: Settings, database: Database | None = None,
 def serve_web(settings: Settings, db: Database, host: str, port: int,
               processes: int = 1, wake_dispatcher: Callable[[], None] | None = None) -> None:
     """Serve the web app: in this process (waitress), or in ``processes`` forked ones."""
+    from connector import installation
+
+    if port:  # port 0 is only known once bound; such a process records nothing
+        installation.record_base_url(db, settings)
     if processes > 1:
         # Several processes answer scrapes in turn: their counters must be pooled in files,
         # which prometheus_client decides when it is first imported, so before webui is.
