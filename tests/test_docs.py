@@ -1,0 +1,158 @@
+"""The user guide (``docs/``, MkDocs) against the code it documents.
+
+* every name of the real evaluation context appears, as code, in the task-code reference;
+* every ``SYNCSTUDIO_*`` setting the code reads is in the configuration table, and every
+  setting of that table is read somewhere;
+* the site builds with ``mkdocs build --strict`` (broken links and anchors fail).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from worker.runtime.context import LINK_FUNCTIONS, base_context
+from worker.runtime.environment import Environment
+from worker.runtime.guards import layer_globals
+from worker.runtime.namespace import Namespace
+from worker.runtime.policy import HANDLER_NAMES
+from worker.runtime.recordset import RecordSet
+from worker.runtime.request import HttpRequest, UploadedFile
+
+ROOT = Path(__file__).resolve().parent.parent
+DOCS = ROOT / "docs"
+CODE_SPAN = re.compile(r"`([^`\n]+)`")
+
+
+def _code_spans(page: str) -> set[str]:
+    return set(CODE_SPAN.findall((DOCS / page).read_text(encoding="utf-8")))
+
+
+def _documented(name: str, spans: set[str]) -> bool:
+    """``name`` is a code span of its own, or ends one as an attribute (``env.uid``,
+    ``httprequest.json``) or starts one as a call (``log(...)``)."""
+    return any(span == name or span.endswith("." + name) or span.startswith(name + "(")
+               for span in spans)
+
+
+def _public(cls: type) -> set[str]:
+    return {name for name in dir(cls) if not name.startswith("_")}
+
+
+def evaluation_context_names() -> set[str]:
+    """Every name task code can reach by name, built from the real context."""
+
+    def callback(*args: object, **kwargs: object) -> None:
+        return None
+
+    links = {name: callback for name in LINK_FUNCTIONS}
+    context = base_context(env=object(), log=callback, log_transmission=callback,
+                           params={"A": "1"}, webhooks={"HOOK": "http://x/webhooks/t"},
+                           trigger_name="T", user="admin",
+                           add_job=lambda func_name, **options: callback,
+                           links=links, secrets={"S": "v"})
+    names = {name for name in context if not name.startswith("_")}
+    names |= set(LINK_FUNCTIONS)
+    names |= set(HANDLER_NAMES)
+    # What the layers add: builtins (every layer), ``secrets`` and ``import`` (protected only).
+    task_layer = layer_globals("task", emit_print=print)
+    names |= {name for name in task_layer if not name.startswith("_")}
+    builtins = task_layer["__builtins__"]
+    names |= {name for name, value in builtins.items()
+              if not name.startswith("_")
+              and not (isinstance(value, type) and issubclass(value, BaseException))
+              and name not in ("None", "True", "False", "Ellipsis", "NotImplemented")}
+    names |= {"print", "secrets", "import"}
+    # The names of the library namespaces (``json.dumps``, ``datetime.timedelta`` …).
+    for library in ("json", "time", "datetime", "dateutil"):
+        names |= set(context[library].keys())
+    return names
+
+
+def object_names() -> set[str]:
+    """Public attributes of what the context hands out: recordsets, ``env``, links,
+    namespaces, webhook requests."""
+    from connector.links import Links
+
+    names = _public(RecordSet) | _public(Environment) | _public(Links) | _public(Namespace)
+    # ``from_werkzeug`` builds the request in the web process; task code gets the result.
+    names |= (_public(HttpRequest) - {"from_werkzeug"}) | _public(UploadedFile)
+    return names
+
+
+def test_every_context_name_is_documented() -> None:
+    spans = _code_spans("task-code.md")
+    names = evaluation_context_names()
+    assert {"env", "log", "add_job", "get_link", "secrets", "import", "len"} <= names
+    missing = sorted(name for name in names if not _documented(name, spans))
+    assert not missing, f"not in docs/task-code.md as code: {missing}"
+
+
+def test_every_object_attribute_is_documented() -> None:
+    spans = _code_spans("task-code.md")
+    missing = sorted(name for name in object_names() if not _documented(name, spans))
+    assert not missing, f"not in docs/task-code.md as code: {missing}"
+
+
+# ------------------------------------------------------------------------------- settings
+READ_IN_SETTINGS = re.compile(r'_read\(env, "([A-Z0-9_]+)"')
+LITERAL = re.compile(r"SYNCSTUDIO_[A-Z0-9_]*[A-Z0-9]")
+# Variables that are not settings of an installation, and why:
+NOT_SETTINGS = {
+    # set by `syncstudio demo` itself, for the ${…} references of its bundled project files
+    "SYNCSTUDIO_DEMO_ODOO_PASSWORD", "SYNCSTUDIO_DEMO_REMOTE_LOGIN",
+    "SYNCSTUDIO_DEMO_REMOTE_PASSWORD",
+}
+# Scanned: the product's packages, and docker/ (the image and compose file read
+# SYNCSTUDIO_HEALTHCHECK and SYNCSTUDIO_BASE_IMAGE, which users set). bench/ and tests/ are not:
+# their SYNCSTUDIO_BENCH_* variables only steer the benchmarks and tests.
+SCANNED = ("connector", "worker", "webui", "docker")
+SUFFIXES = {".py", ".yml", ".yaml", ".sh", ""}
+
+
+def settings_read_by_code() -> set[str]:
+    settings_py = (ROOT / "connector" / "settings.py").read_text(encoding="utf-8")
+    names = {"SYNCSTUDIO_" + name for name in READ_IN_SETTINGS.findall(settings_py)}
+    for folder in SCANNED:
+        for path in (ROOT / folder).rglob("*"):
+            if not path.is_file() or (path.suffix not in SUFFIXES and path.name != "Dockerfile"):
+                continue
+            if "__pycache__" in path.parts:
+                continue
+            names |= set(LITERAL.findall(path.read_text(encoding="utf-8", errors="replace")))
+    return names - NOT_SETTINGS
+
+
+def settings_in_table() -> set[str]:
+    """The first cells of the table under "## Settings" in docs/configuration.md."""
+    text = (DOCS / "configuration.md").read_text(encoding="utf-8")
+    section = text.split("\n## Settings\n", 1)[1].split("\n## ", 1)[0]
+    return set(re.findall(r"^\| `(SYNCSTUDIO_[A-Z0-9_]+)` \|", section, flags=re.MULTILINE))
+
+
+def test_every_setting_is_documented_and_every_documented_setting_is_read() -> None:
+    read = settings_read_by_code()
+    documented = settings_in_table()
+    assert {"SYNCSTUDIO_HOME", "SYNCSTUDIO_ISOLATION", "SYNCSTUDIO_JOB_MAX_SUBJOBS"} <= read
+    undocumented = sorted(read - documented)
+    assert not undocumented, f"read but not in docs/configuration.md: {undocumented}"
+    assert not documented - read, f"documented but never read: {sorted(documented - read)}"
+
+
+# ------------------------------------------------------------------------------- the site
+def test_site_builds_strict(tmp_path: Path) -> None:
+    if importlib.util.find_spec("mkdocs") is None:
+        if os.environ.get("CI"):
+            pytest.fail("mkdocs is not installed (pip install -e '.[test]')")
+        pytest.skip("mkdocs is not installed")
+    result = subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(tmp_path)],
+        cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert (tmp_path / "task-code" / "index.html").is_file()
