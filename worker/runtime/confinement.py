@@ -440,8 +440,8 @@ def confine(settings: Plan, keep_fds: Iterable[int] = ()) -> None:
     _prctl(_PR_SET_NO_NEW_PRIVS, 1, "PR_SET_NO_NEW_PRIVS")
     if settings.landlock:
         pid_dir = f"/proc/{os.getpid()}"
-        _landlock(settings.landlock, [*settings.reads, f"{pid_dir}/statm", f"{pid_dir}/status"],
-                  ["/dev/null"])
+        own = [f"{pid_dir}/{name}" for name in ("stat", "statm", "status")]
+        _landlock(settings.landlock, [*settings.reads, *own], ["/dev/null"])
     if settings.seccomp:
         _seccomp(settings.seccomp)
 
