@@ -159,6 +159,24 @@ def test_no_tcp_server_can_be_started(sandbox: SandboxPool) -> None:
     refused(sandbox, "import socket; s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen()")
 
 
+@pytest.mark.parametrize("path", ["/var/run/postgresql/.s.PGSQL.5432", "/var/run/docker.sock",
+                                  "/run/redis/redis-server.sock"])
+def test_no_local_service_is_reached_by_unix_socket(sandbox: SandboxPool, path: str) -> None:
+    # Whether or not the service listens here: the socket cannot even be made.
+    outcome = refused(sandbox, f"import socket; socket.socket(socket.AF_UNIX).connect({path!r})")
+    assert outcome["errno"] == 1
+    refused(sandbox, "import socket; socket.socketpair()")
+
+
+def test_names_still_resolve_and_tcp_clients_connect(sandbox: SandboxPool) -> None:
+    outcome = raw(sandbox, """
+        import socket
+        listed = socket.getaddrinfo('localhost', 80, type=socket.SOCK_STREAM)
+        result = bool(listed)
+    """)
+    assert outcome == {"result": True}
+
+
 # -- identity and configuration -------------------------------------------------------------
 
 

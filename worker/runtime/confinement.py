@@ -12,7 +12,8 @@ that process itself is confined by the kernel:
   files a client needs (CA certificates, zoneinfo, resolver files); no writes, no execution,
   no TCP ``bind``; signals and abstract UNIX sockets stay inside the sandbox's own domain;
 * ``RLIMIT_NPROC`` 0 and a seccomp filter refusing ``fork``/``clone``/``execve``, ``ptrace``,
-  namespaces, mounts, ``bpf``, ``io_uring`` and their like, so no new process or thread starts.
+  namespaces, mounts, ``bpf``, ``io_uring`` and their like, so no new process or thread
+  starts, and new UNIX sockets (local services such as the database's or Docker's socket).
 
 Landlock and seccomp are called through ``ctypes``: a few constant numbers and three system
 calls, with full control over which ABI version is used, instead of another dependency.
@@ -34,6 +35,7 @@ import struct
 import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 __all__ = ["ConfinementError", "Plan", "confine", "landlock_abi", "plan", "scrub_environment"]
 
@@ -225,6 +227,10 @@ _REFUSED = {
     "aarch64": (220, 435, 221, 281, 117, 270, 271, 97, 268, 40, 39, 41, 51, 280, 282, 241,
                 217, 218, 219, 425, 426, 427),
 }
+# socket() and socketpair(): refused for AF_UNIX, which Landlock does not cover: a UNIX
+# socket reaches local services by path (the database's, Docker's) without a network rule.
+_SOCKET_CALLS = {"x86_64": (41, 53), "aarch64": (198, 199)}
+_AF_UNIX = 1
 _BPF_LD_W_ABS, _BPF_JEQ_K, _BPF_JGE_K, _BPF_RET_K = 0x20, 0x15, 0x35, 0x06
 _RET_ALLOW, _RET_EPERM = 0x7FFF0000, 0x00050000 | errno.EPERM
 
@@ -239,22 +245,30 @@ class _SockFprog(ctypes.Structure):
 
 
 def _seccomp_program(machine: str) -> list[tuple[int, int, int, int]]:
-    refused = _REFUSED[machine]
-    # Layout: arch check, load nr, [x32 check], one jump per refused call, allow, deny.
-    body: list[tuple[int, int, int, int]] = []
+    """The filter as (code, jt, jf, k) instructions."""
+    # Jumps name their targets ("deny", "unix"); they are resolved to offsets at the end.
+    ops: list[tuple[int, Any, Any, int]] = [
+        (_BPF_LD_W_ABS, 0, 0, 4),  # seccomp_data.arch
+        (_BPF_JEQ_K, 1, 0, _AUDIT_ARCH[machine]),
+        (_BPF_RET_K, 0, 0, _RET_EPERM),  # another ABI (i386 int 0x80 …): refused
+        (_BPF_LD_W_ABS, 0, 0, 0),  # seccomp_data.nr
+    ]
     if machine == "x86_64":
-        body.append((_BPF_JGE_K, 0, 0, 0x40000000))  # x32 system calls: refused
-    body += [(_BPF_JEQ_K, 0, 0, nr) for nr in refused]
-    program = [(_BPF_LD_W_ABS, 0, 0, 4),  # seccomp_data.arch
-               (_BPF_JEQ_K, 1, 0, _AUDIT_ARCH[machine]),
-               (_BPF_RET_K, 0, 0, _RET_EPERM),  # another ABI (i386 int 0x80 …): refused
-               (_BPF_LD_W_ABS, 0, 0, 0)]  # seccomp_data.nr
-    deny_at = len(program) + len(body) + 1
-    for index, (code, _, _, k) in enumerate(body):
-        here = len(program)
-        program.append((code, deny_at - here - 1, 0, k))
-        del index
-    program += [(_BPF_RET_K, 0, 0, _RET_ALLOW), (_BPF_RET_K, 0, 0, _RET_EPERM)]
+        ops.append((_BPF_JGE_K, "deny", 0, 0x40000000))  # x32 system calls
+    ops += [(_BPF_JEQ_K, "deny", 0, nr) for nr in _REFUSED[machine]]
+    ops += [(_BPF_JEQ_K, "unix", 0, nr) for nr in _SOCKET_CALLS[machine]]
+    ops.append((_BPF_RET_K, 0, 0, _RET_ALLOW))
+    labels = {"unix": len(ops)}
+    ops += [(_BPF_LD_W_ABS, 0, 0, 16),  # seccomp_data.args[0]: the address family
+            (_BPF_JEQ_K, "deny", 0, _AF_UNIX),
+            (_BPF_RET_K, 0, 0, _RET_ALLOW)]
+    labels["deny"] = len(ops)
+    ops.append((_BPF_RET_K, 0, 0, _RET_EPERM))
+    program = []
+    for index, (code, jt, jf, k) in enumerate(ops):
+        if isinstance(jt, str):
+            jt = labels[jt] - index - 1
+        program.append((code, jt, jf, k))
     return program
 
 
