@@ -8,7 +8,9 @@ the runtime); a job itself takes a fraction of a millisecond. So sandbox process
   single-threaded, it can fork safely; a fork of it costs a few milliseconds and shares the
   imported modules copy-on-write. It owns the sandbox processes, so it is the one that kills
   and reaps them (no zombies, no pid reuse races) and it kills them all if the worker dies.
-* A **sandbox process** serves one job at a time, many jobs over its life. Each job gets
+* A **sandbox process** is confined by the kernel right after the fork
+  (:mod:`worker.runtime.confinement`: unprivileged, no writes, no new processes, no service
+  configuration), and serves one job at a time, many jobs over its life. Each job gets
   fresh namespaces and ``env`` (the runner builds them) and its own limits: a CPU timer
   (``ITIMER_PROF``) and an address-space limit relative to the process's current size, both
   lifted after the job; the parent enforces the wall clock. The compiled-code cache and the
