@@ -304,3 +304,37 @@ def test_links_are_served_by_the_worker() -> None:
     assert result == ["ab", 1, "no such relation"]
     assert store.calls == [("set_external_link", ("rel", {"github": "1", "trello": "ab"})),
                            ("search", ("other", {"github": ["1", "2"]}))]
+
+
+# -- the plan -------------------------------------------------------------------------------
+
+
+def test_a_user_who_cannot_read_the_runtime_is_not_switched_to(tmp_path: Path) -> None:
+    closed = tmp_path / "closed"
+    (closed / "lib").mkdir(parents=True)
+    closed.chmod(0o700)
+    nobody = (65534, 65534)
+    assert not confinement._readable_by(str(closed / "lib"), *nobody)
+    assert confinement._readable_by("/usr/share", *nobody)
+    if os.geteuid() == 0:
+        plan = confinement.plan("nobody")
+        runtime_readable = all(confinement._readable_by(p, *nobody)
+                               for p in (os.path.dirname(os.__file__), confinement.__file__))
+        assert (plan.uid == 65534) == runtime_readable
+        assert plan.drop_capabilities
+        assert runtime_readable or any("cannot read" in w for w in plan.warnings)
+
+
+def test_a_root_holding_a_private_path_is_not_readable(tmp_path: Path) -> None:
+    plan = confinement.plan(None, [os.path.join(str(ROOT), "var", "secret.key")])
+    assert str(ROOT) not in plan.reads
+    assert any(str(ROOT) in warning for warning in plan.warnings)
+    # The packages loaded from there stay readable, each on its own.
+    assert os.path.dirname(confinement.__file__).rsplit("/", 1)[0] in plan.reads
+
+
+def test_without_landlock_the_plan_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(confinement, "landlock_abi", lambda: 0)
+    plan = confinement.plan(None)
+    assert plan.landlock == 0
+    assert any("Landlock is not available" in warning for warning in plan.warnings)
