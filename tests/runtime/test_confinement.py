@@ -202,13 +202,18 @@ def test_the_service_configuration_is_not_in_the_sandbox(sandbox: SandboxPool) -
         block = ctypes.string_at(start, end - start)
         from connector.settings import Settings
         settings = Settings.from_env()
+        import multiprocessing
         result = repr((sorted(k for k in os.environ if k.startswith(('SYNCSTUDIO', 'PG'))),
-                       block, sys.argv, settings.secret_key.reveal(), settings.database_url))
+                       block, sys.argv, settings.secret_key.reveal(), settings.database_url,
+                       multiprocessing.current_process().authkey))
     """)
     assert "result" in outcome, outcome
     text = outcome["result"]
     assert text.startswith("([], ")
-    for value in (SECRET_KEY, DB_PASSWORD, "syncstudio:pw"):
+    import multiprocessing
+
+    for value in (SECRET_KEY, DB_PASSWORD, "syncstudio:pw",
+                  repr(multiprocessing.current_process().authkey)):
         assert value not in text
     refused(sandbox, "result = open('/proc/self/environ', 'rb').read()")
 

@@ -146,8 +146,11 @@ def _zygote_main(ctl: Connection, preload: tuple[str, ...], user: str | None = N
     # Ctrl-C reaches the whole process group: the worker decides when sandboxes stop.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    # Before any import: no module may keep a copy of the service's configuration.
+    # Before any import: no module may keep a copy of the service's configuration. The
+    # worker's command line and its multiprocessing key came along with the spawn too.
     confinement.scrub_environment()
+    del sys.argv[1:]
+    multiprocessing.current_process().authkey = os.urandom(32)
     for name in preload:
         with contextlib.suppress(Exception):
             importlib.import_module(name)
