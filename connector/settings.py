@@ -123,6 +123,8 @@ class Settings:
     web_host: str = "127.0.0.1"
     web_port: int = 8000
     base_url: str = ""
+    #: True when SYNCSTUDIO_BASE_URL (or an override) names the public URL explicitly.
+    base_url_configured: bool = False
     webhook_max_body: int = 1024 * 1024
     import_allowlist: tuple[str, ...] = ("requests", "xmlrpc.client", "hashlib", "hmac", "base64",
                                          "re", "math")
@@ -185,6 +187,7 @@ class Settings:
             if key == "secret_key" and isinstance(value, str):
                 value = Secret(value)
             values[key] = value
+        values["base_url_configured"] = bool(values["base_url"])
         if not values["base_url"]:
             values["base_url"] = f"http://{values['web_host']}:{values['web_port']}"
         if not str(values["database_url"]).startswith(("sqlite", "postgresql")):

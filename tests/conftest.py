@@ -122,3 +122,19 @@ def odoo_sim() -> Iterator[Any]:
     sim.start(host="127.0.0.1", port=0)
     yield sim
     sim.stop()
+
+
+#: Markers that follow from the fixtures a test uses, so ``-m "not postgres"`` and the like
+#: select by the services a test really needs.
+SERVICE_MARKERS = {"pg_server": "postgres", "pg_url": "postgres", "redis_url": "redis"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark each test with the real services its fixtures need."""
+    for item in items:
+        names = set(getattr(item, "fixturenames", ()))
+        if "db_url" in names and "[postgresql]" in item.nodeid:
+            item.add_marker("postgres")
+        for fixture, marker in SERVICE_MARKERS.items():
+            if fixture in names:
+                item.add_marker(marker)

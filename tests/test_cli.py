@@ -248,3 +248,43 @@ def test_the_web_app_of_syncstudio_run_wakes_its_dispatcher(settings):
     assert woken == [1]
     assert web_app(settings, database).extensions["syncstudio.worker"].wake_dispatcher is None
     database.dispose()
+
+
+def test_run_and_web_say_how_to_create_the_first_manager(tmp_path):
+    """With no dashboard user nobody can log in: both commands say what to type."""
+    import os
+    import signal
+
+    from connector.cli.base import FIRST_USER_HINT
+    from tests.support import wait_until
+
+    env = {**os.environ, "SYNCSTUDIO_HOME": str(tmp_path / "var")}
+    for name in ("SYNCSTUDIO_DATABASE_URL", "SYNCSTUDIO_BROKER_URL"):
+        env.pop(name, None)
+    cli = [sys.executable, "-c", "from connector.cli import main; main()"]
+    for command in (["run", "--port", "0"], ["web", "--port", "0", "--processes", "1"]):
+        log = tmp_path / f"{command[0]}.log"
+        with log.open("wb") as out:
+            process = subprocess.Popen([*cli, *command], env=env, stdout=out,
+                                       stderr=subprocess.STDOUT)
+        try:
+            wait_until(lambda log=log: "Dashboard:" in log.read_text(), 60,
+                       f"`syncstudio {command[0]}`")
+        finally:
+            process.send_signal(signal.SIGINT)
+            process.wait(timeout=30)
+        assert FIRST_USER_HINT in log.read_text()
+    made = subprocess.run([*cli, "user", "add", "boss", "--role", "manager"], env=env,
+                          input="long-password\nlong-password\n", capture_output=True, text=True,
+                          timeout=60)
+    assert made.returncode == 0, made.stderr
+    log = tmp_path / "again.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen([*cli, "web", "--port", "0", "--processes", "1"], env=env,
+                                   stdout=out, stderr=subprocess.STDOUT)
+    try:
+        wait_until(lambda: "Dashboard:" in log.read_text(), 60, "`syncstudio web`")
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=30)
+    assert FIRST_USER_HINT not in log.read_text()

@@ -64,3 +64,62 @@ def test_demo_runs_both_projects(tmp_path):
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=30)
     assert "Traceback" not in log.read_text()
+
+
+def _tree(root):
+    """Every file under ``root`` with its bytes and mode."""
+    return {str(path.relative_to(root)): (path.read_bytes(), path.stat().st_mode)
+            for path in sorted(root.rglob("*")) if path.is_file()}
+
+
+def test_demo_leaves_an_existing_installation_untouched(tmp_path):
+    """The demo runs in a home of its own: the user's ./var (database, key, logins) and
+    SYNCSTUDIO_* data settings are never used, and its temporary home is removed at the end."""
+    installation = tmp_path / "work"
+    installation.mkdir()
+    env = {**os.environ, "SYNCSTUDIO_HOME": str(installation / "var"), "TMPDIR": str(tmp_path)}
+    for name in ("SYNCSTUDIO_DATABASE_URL", "SYNCSTUDIO_BROKER_URL", "SYNCSTUDIO_SECRET_KEY"):
+        env.pop(name, None)
+    made = subprocess.run([*CLI, "user", "add", "admin", "--role", "manager"], env=env,
+                          cwd=installation, input="own-password\nown-password\n",
+                          capture_output=True, text=True, timeout=60)
+    assert made.returncode == 0, made.stderr
+    before = _tree(installation)
+    assert any(name.endswith("syncstudio.sqlite3") for name in before)
+
+    port = free_port()
+    log = tmp_path / "demo.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen([*CLI, "demo", "--port", str(port)], env=env,
+                                   cwd=installation, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        text = wait_until(lambda: "Dashboard:" in log.read_text() and log.read_text(), 60,
+                          "the demo to start")
+        demo_home = re.search(r"Demo data in (\S+)", text).group(1)
+        assert not demo_home.startswith(str(installation))
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=10) as answer:
+            assert answer.status == 200
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=30)
+    assert _tree(installation) == before
+    assert not os.path.exists(demo_home), "the demo's temporary home is removed when it stops"
+    assert "Traceback" not in log.read_text()
+
+
+def test_busy_ports_are_one_line_errors_before_anything_starts(tmp_path):
+    env = {**os.environ, "SYNCSTUDIO_HOME": str(tmp_path / "var")}
+    env.pop("SYNCSTUDIO_DATABASE_URL", None)
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = str(busy.getsockname()[1])
+        for command in (["demo", "--port", port], ["run", "--port", port],
+                        ["web", "--port", port, "--processes", "1"], ["odoo-sim", "--port", port]):
+            done = subprocess.run([*CLI, *command], env=env, capture_output=True, text=True,
+                                  timeout=60)
+            assert done.returncode == 1, (command, done.stdout, done.stderr)
+            assert done.stderr.strip() == (f"Error: port {port} on 127.0.0.1 is in use: stop what "
+                                           "listens there or pass --port with another port")
+            assert "Traceback" not in done.stdout + done.stderr
+    assert not (tmp_path / "var").exists(), "nothing is set up before the port is checked"

@@ -3,8 +3,10 @@ the dispatcher may ask it about the messages it holds."""
 
 from __future__ import annotations
 
+import logging
+import time
 import urllib.parse
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from typing import Any
 
 import dramatiq
@@ -161,3 +163,54 @@ def _rabbitmq_waiting(broker: RabbitmqBroker, queue_name: str) -> int:
         # A stale connection (RabbitMQ restarted) is dropped so the next pass reconnects.
         del broker.connection
         raise ConnectionFailed(exc) from None
+
+
+class QuietReconnects(logging.Filter):
+    """Collapse Dramatiq's consumer reconnect noise into one line per outage.
+
+    While the broker is unreachable, each consumer thread logs a CRITICAL line and a
+    "Restarting consumer" line every few seconds, for ever. This filter lets the first error
+    through as one WARNING, then a reminder every ``remind_after`` seconds; a line from a consumer
+    that is not about a connection error means the outage is over.
+    """
+
+    PREFIX = "dramatiq.worker.ConsumerThread"
+
+    def __init__(self, remind_after: float = 300.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        super().__init__()
+        self.remind_after = remind_after
+        self.clock = clock
+        self.since: float | None = None
+        self.reminded = 0.0
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not record.name.startswith(self.PREFIX):
+            return True
+        message = record.getMessage()
+        if message.startswith("Restarting consumer"):
+            return self.since is None
+        if "connection error" not in message:
+            self.since = None
+            return True
+        now = self.clock()
+        if self.since is None:
+            self.since = self.reminded = now
+            detail = message.split("connection error:", 1)[-1].strip()
+        elif now - self.reminded >= self.remind_after:
+            self.reminded = now
+            detail = f"still unreachable after {now - self.since:.0f} s"
+        else:
+            return False
+        record.levelno, record.levelname = logging.WARNING, "WARNING"
+        record.msg, record.args = ("broker unreachable (%s); consumers keep retrying quietly",
+                                   (detail,))
+        return True
+
+
+def quiet_reconnects(remind_after: float = 300.0) -> QuietReconnects:
+    """Install :class:`QuietReconnects` on the root logger's handlers; returns it."""
+    quiet = QuietReconnects(remind_after)
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(quiet)
+    return quiet

@@ -18,6 +18,7 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
+from connector import installation
 from connector.connections import connection_params
 from connector.settings import Settings
 from connector.store.crypto import SecretBox
@@ -87,7 +88,7 @@ class ProjectCache:
         project = session.get(Project, project_id, populate_existing=True)
         if project is None:
             return None
-        base = self.settings.base_url.rstrip("/")
+        base = installation.base_url(session, self.settings)
         triggers = list(session.scalars(select(Trigger).where(Trigger.project_id == project_id)))
         tasks = session.scalars(select(Task).where(Task.project_id == project_id))
         conn = project.connection

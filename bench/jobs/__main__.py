@@ -101,10 +101,11 @@ def flush_redis() -> None:
     client.close()
 
 
-def import_project(settings: Settings, db: Database) -> None:
+def import_project(settings: Settings, db: Database, text: str = PROJECT,
+                   environ: dict[str, str] | None = None) -> None:
     with db.session() as session:
         ProjectImporter(session, SecretBox.from_settings(settings),
-                        environ={}).import_data(parse(PROJECT))
+                        environ=environ or {}).import_data(parse(text))
 
 
 def env_of(settings: Settings) -> dict[str, str]:
@@ -132,7 +133,8 @@ def stop(process: subprocess.Popen[bytes]) -> None:
 
 # --------------------------------------------------------------------------- 1. jobs/s
 def jobs_per_second(settings: Settings, db: Database, workers: int, count: int,
-                    log_dir: Path, run: int = 0) -> tuple[float, int, dict[str, float]]:
+                    log_dir: Path, run: int = 0,
+                    trigger_name: str = "GO") -> tuple[float, int, dict[str, float]]:
     """Record ``count`` jobs, start ``workers`` processes, dispatch.
 
     Returns (jobs/s, jobs done, cores busy by process group during the run).
@@ -144,9 +146,9 @@ def jobs_per_second(settings: Settings, db: Database, workers: int, count: int,
 
     flush_redis()
     with db.session() as session:
-        trigger = session.scalar(select(Trigger).where(Trigger.trigger_name == "GO"))
+        trigger = session.scalar(select(Trigger).where(Trigger.trigger_name == trigger_name))
         ids = [jobs.record_trigger_job(session, trigger).id for _ in range(count)]
-    log_path = log_dir / f"workers-{workers}-run{run}.log"
+    log_path = log_dir / f"{trigger_name}-workers-{workers}-run{run}.log"
     processes = []
     with log_path.open("ab") as out:
         for _ in range(workers):
@@ -380,6 +382,55 @@ def isolation_mode(settings: Settings) -> str:
                else "one process per job)"))
 
 
+def pipeline_rows(args: argparse.Namespace, settings: Settings, db: Database, home: Path,
+                  rows: list[tuple[str, str, str, str]], notes: list[str]) -> None:
+    """Trivial jobs with 1 and 2 workers, then the webhook load: rows and notes added."""
+    # Runs alternate (1, 2, 1, 2, ...) so that the machine's drift hits both alike; the
+    # median of each is reported.
+    runs: dict[int, list[tuple[float, dict[str, float]]]] = {1: [], 2: []}
+    for run in range(args.repeat):
+        for workers in (1, 2):
+            rate, finished, cores = jobs_per_second(settings, db, workers, args.jobs, home,
+                                                    run)
+            runs[workers].append((rate, cores))
+            if finished < args.jobs:
+                notes.append(f"{workers} worker(s), run {run + 1}: only {finished}/"
+                             f"{args.jobs} jobs finished before the deadline")
+            print(f"  {workers} worker process(es): {rate:.1f} jobs/s; cores busy: "
+                  + ", ".join(f"{group} {used:.2f}" for group, used in cores.items())
+                  + f" (total {sum(cores.values()):.2f})", flush=True)
+    rates = {workers: statistics.median(rate for rate, _ in done)
+             for workers, done in runs.items()}
+    gain = rates[2] / rates[1] - 1 if rates[1] else 0.0
+    busy_1 = statistics.median(sum(cores.values()) - cores["other"] for _, cores in runs[1])
+    rows.append(("jobs/s through Redis, 1 worker process (median)", f"{rates[1]:.1f}", "",
+                 ""))
+    rows.append(("jobs/s through Redis, 2 worker processes (median)", f"{rates[2]:.1f}",
+                 "", ""))
+    rows.append(("gain of the 2nd worker process", f"{gain:+.0%}", ">= +70%",
+                 "pass" if gain >= 0.70 else "FAIL"))
+    # What the first worker left free bounds what a second can add on this machine.
+    cpus = os.cpu_count() or 1
+    rows.append((f"cores busy with 1 worker (of {cpus}), its whole pipeline",
+                 f"{busy_1:.2f}", "", ""))
+    rows.append(("  so the 2nd worker can add at most", f"{cpus / busy_1 - 1:+.0%}", "",
+                 ""))
+
+    web = webhook_rate(settings, db, args.seconds, args.connections, home)
+    rows.append((f"webhook requests/s ({web['tool']})", f"{web['rate']:.0f}", ">= 300",
+                 "pass" if web["rate"] >= 300 and not web["errors"] else "FAIL"))
+    print("  webhook load: cores busy: " + ", ".join(
+        f"{group} {used:.2f}" for group, used in web["cores"].items())
+        + " (web children: its worker processes and their sandbox processes; other: the "
+        "load tool)", flush=True)
+    if web["errors"]:
+        notes.append(f"webhook: {web['errors']} of {web['requests']} requests failed")
+    rows.append(("web process RSS idle -> peak under load",
+                 f"{web['rss_idle'] / 1024:.0f} -> {web['rss_peak'] / 1024:.0f} MiB", "", ""))
+    rows.append(("  + its sandbox processes, peak",
+                 f"{web['rss_children'] / 1024:.0f} MiB", "", ""))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.jobs", description=__doc__.split(
         "\n\n", 1)[0])
@@ -389,6 +440,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=3,
                         help="throughput runs per number of workers (the median is reported)")
     parser.add_argument("--skip-size", action="store_true", help="skip the 100,000-job sizes")
+    parser.add_argument("--skip-scale", action="store_true",
+                        help="skip the scale-out runs (one 20 ms Odoo call per job)")
+    parser.add_argument("--only-scale", action="store_true",
+                        help="run the scale-out rows alone")
     args = parser.parse_args(argv)
 
     rows: list[tuple[str, str, str, str]] = []
@@ -407,53 +462,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"task code runs {mode}; load average {os.getloadavg()[0]:.2f} at start",
               flush=True)
 
-        # Runs alternate (1, 2, 1, 2, ...) so that the machine's drift hits both alike; the
-        # median of each is reported.
-        runs: dict[int, list[tuple[float, dict[str, float]]]] = {1: [], 2: []}
-        for run in range(args.repeat):
-            for workers in (1, 2):
-                rate, finished, cores = jobs_per_second(settings, db, workers, args.jobs, home,
-                                                        run)
-                runs[workers].append((rate, cores))
-                if finished < args.jobs:
-                    notes.append(f"{workers} worker(s), run {run + 1}: only {finished}/"
-                                 f"{args.jobs} jobs finished before the deadline")
-                print(f"  {workers} worker process(es): {rate:.1f} jobs/s; cores busy: "
-                      + ", ".join(f"{group} {used:.2f}" for group, used in cores.items())
-                      + f" (total {sum(cores.values()):.2f})", flush=True)
-        rates = {workers: statistics.median(rate for rate, _ in done)
-                 for workers, done in runs.items()}
-        gain = rates[2] / rates[1] - 1 if rates[1] else 0.0
-        busy_1 = statistics.median(sum(cores.values()) - cores["other"] for _, cores in runs[1])
-        rows.append(("jobs/s through Redis, 1 worker process (median)", f"{rates[1]:.1f}", "",
-                     ""))
-        rows.append(("jobs/s through Redis, 2 worker processes (median)", f"{rates[2]:.1f}",
-                     "", ""))
-        rows.append(("gain of the 2nd worker process", f"{gain:+.0%}", ">= +70%",
-                     "pass" if gain >= 0.70 else "FAIL"))
-        # What the first worker left free bounds what a second can add on this machine.
-        cpus = os.cpu_count() or 1
-        rows.append((f"cores busy with 1 worker (of {cpus}), its whole pipeline",
-                     f"{busy_1:.2f}", "", ""))
-        rows.append(("  so the 2nd worker can add at most", f"{cpus / busy_1 - 1:+.0%}", "",
-                     ""))
+        if not args.skip_scale:
+            from bench.jobs import scale
 
-        web = webhook_rate(settings, db, args.seconds, args.connections, home)
-        rows.append((f"webhook requests/s ({web['tool']})", f"{web['rate']:.0f}", ">= 300",
-                     "pass" if web["rate"] >= 300 and not web["errors"] else "FAIL"))
-        print("  webhook load: cores busy: " + ", ".join(
-            f"{group} {used:.2f}" for group, used in web["cores"].items())
-            + " (web children: its worker processes and their sandbox processes; other: the "
-            "load tool)", flush=True)
-        if web["errors"]:
-            notes.append(f"webhook: {web['errors']} of {web['requests']} requests failed")
-        rows.append(("web process RSS idle -> peak under load",
-                     f"{web['rss_idle'] / 1024:.0f} -> {web['rss_peak'] / 1024:.0f} MiB", "", ""))
-        rows.append(("  + its sandbox processes, peak",
-                     f"{web['rss_children'] / 1024:.0f} MiB", "", ""))
+            rows.extend(scale.scale_out(sys.modules[__name__], settings, db, args.jobs, home,
+                                        args.repeat))
+        if not args.only_scale:
+            pipeline_rows(args, settings, db, home, rows, notes)
         db.dispose()
 
-        if not args.skip_size:
+        if not args.skip_size and not args.only_scale:
             lite, lite_s = sqlite_size(home)
             pg, pg_s = postgres_size(url)
             rows.append(("SQLite growth per 100,000 jobs + 200,000 log lines",

@@ -171,3 +171,29 @@ def secret_set(project_name: str, name: str) -> None:
             proj.secrets.append(row)
         row.value_enc = box.encrypt(value)
     click.echo(f"secret {name} of {project_name!r} set")
+
+
+@secret.command("rotate")
+@one_line_errors
+def secret_rotate() -> None:
+    """Re-encrypt every stored secret and Odoo password with the first key of
+    SYNCSTUDIO_SECRET_KEY (the others may be removed afterwards)."""
+    from sqlalchemy import select
+
+    from connector.store.crypto import SecretBox
+    from connector.store.models import OdooConnection, ProjectSecret
+
+    settings = load_settings()
+    box = SecretBox.from_settings(settings)
+    count = 0
+    with open_db(settings).session() as session:
+        for secret_row in session.scalars(select(ProjectSecret)
+                                          .where(ProjectSecret.value_enc.is_not(None))):
+            secret_row.value_enc = box.rotate(secret_row.value_enc or "")
+            count += 1
+        for connection in session.scalars(select(OdooConnection)
+                                          .where(OdooConnection.password_enc.is_not(None))):
+            connection.password_enc = box.rotate(connection.password_enc or "")
+            count += 1
+    click.echo(f"re-encrypted {count} value(s) with the first key; the other keys of "
+               "SYNCSTUDIO_SECRET_KEY can now be removed")

@@ -7,10 +7,12 @@ become a one-line message and exit status 1, never a traceback.
 from __future__ import annotations
 
 import dataclasses
+import errno
 import functools
 import logging
 import os
 import signal
+import socket
 import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -47,6 +49,19 @@ def load_settings() -> Settings:
         raise click.ClickException(str(exc)) from None
 
 
+def ensure_home(settings: Settings) -> None:
+    """Create the data directory, or say in one line why it cannot be used."""
+    try:
+        settings.home.mkdir(parents=True, exist_ok=True)
+        probe = settings.home / f".write-test-{os.getpid()}"
+        probe.touch()
+        probe.unlink()
+    except OSError as exc:
+        raise ConfigurationError(
+            f"SYNCSTUDIO_HOME={settings.home} cannot be used ({exc.strerror or exc}): point "
+            "SYNCSTUDIO_HOME at a directory this user can write") from None
+
+
 def open_db(settings: Settings) -> Database:
     """The own database, migrated when it is the embedded SQLite file.
 
@@ -55,12 +70,28 @@ def open_db(settings: Settings) -> Database:
     """
     from connector.store import migrate
 
+    ensure_home(settings)
     db = Database(settings.database_url)
     if settings.database_url.startswith("sqlite"):
         migrate.upgrade(db)
     elif not migrate.is_up_to_date(db):
         raise ConfigurationError("the own database is not up to date: run `syncstudio db upgrade`")
     return db
+
+
+FIRST_USER_HINT = ("No dashboard user exists yet: create the first manager with "
+                   "`syncstudio user add NAME --role manager`, then log in.")
+
+
+def announce_first_run(db: Database) -> None:
+    """Say how to create the first login when nobody can log in to the dashboard yet."""
+    from sqlalchemy import func, select
+
+    from connector.store.models import DashboardUser
+
+    with db.session() as session:
+        if not session.scalar(select(func.count()).select_from(DashboardUser)):
+            click.echo(FIRST_USER_HINT)
 
 
 def setup_logging(settings: Settings) -> None:
@@ -87,6 +118,26 @@ def with_web_address(settings: Settings, host: str, port: int) -> Settings:
         return settings
     return dataclasses.replace(settings, web_host=host, web_port=port,
                                base_url=f"http://{host}:{port}")
+
+
+def require_free_port(host: str, port: int, option: str = "--port") -> None:
+    """Refuse to start when ``host:port`` cannot be listened on, before anything is set up.
+
+    Port 0 asks the system for a free port and always passes.
+    """
+    if port == 0:
+        return
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        # The server will set SO_REUSEADDR too: a port in TIME_WAIT is not "busy".
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            reason = ("is in use" if exc.errno == errno.EADDRINUSE
+                      else f"cannot be used ({exc.strerror})")
+            raise ConfigurationError(
+                f"port {port} on {host} {reason}: stop what listens there or pass {option} "
+                "with another port") from None
 
 
 def stop_on_sigterm(service: Any) -> None:
@@ -119,6 +170,10 @@ def web_app(settings: Settings, database: Database | None = None,
 def serve_web(settings: Settings, db: Database, host: str, port: int,
               processes: int = 1, wake_dispatcher: Callable[[], None] | None = None) -> None:
     """Serve the web app: in this process (waitress), or in ``processes`` forked ones."""
+    from connector import installation
+
+    if port:  # port 0 is only known once bound; such a process records nothing
+        installation.record_base_url(db, settings)
     if processes > 1:
         # Several processes answer scrapes in turn: their counters must be pooled in files,
         # which prometheus_client decides when it is first imported, so before webui is.

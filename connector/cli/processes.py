@@ -7,12 +7,14 @@ import os
 import click
 
 from connector.cli.base import (
+    announce_first_run,
     broker_label,
     db_label,
     load_settings,
     main,
     one_line_errors,
     open_db,
+    require_free_port,
     serve_web,
     setup_logging,
     stop_on_sigterm,
@@ -32,6 +34,8 @@ def run(host: str, port: int, no_web: bool) -> None:
     from worker.service import Service
 
     settings = with_web_address(load_settings(), host, port)
+    if not no_web:
+        require_free_port(host, port)
     setup_logging(settings)
     db = open_db(settings)
     service = Service(settings, db)
@@ -43,6 +47,7 @@ def run(host: str, port: int, no_web: bool) -> None:
     if no_web:
         service.wait()
     else:
+        announce_first_run(db)
         serve_web(settings, db, host, port, wake_dispatcher=service.dispatcher.wake)
     service.stop()
 
@@ -60,7 +65,10 @@ def web(host: str, port: int, processes: int | None) -> None:
     count = processes if processes is not None else (os.cpu_count() or 1)
     if count < 1:
         raise ConfigurationError("--processes must be 1 or more")
-    serve_web(settings, open_db(settings), host, port, count)
+    require_free_port(host, port)
+    db = open_db(settings)
+    announce_first_run(db)
+    serve_web(settings, db, host, port, count)
 
 
 @main.command()
@@ -76,6 +84,9 @@ def worker(threads: int | None) -> None:
     if settings.in_process:
         raise ConfigurationError("`syncstudio worker` needs SYNCSTUDIO_BROKER_URL (redis:// or "
                                  "amqp://); without a broker use `syncstudio run`")
+    from worker.broker import quiet_reconnects
+
+    quiet_reconnects()
     service = Service(settings, open_db(settings))
     stop_on_sigterm(service)
     service.start_worker(threads)

@@ -370,3 +370,14 @@ class DashboardUser(Base):
     role: Mapped[str] = mapped_column(String(20), default="user")
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class InstallationValue(Base):
+    """A value every process of one installation shares, whatever its own environment says
+    (e.g. the public base URL of webhooks, recorded by the web process)."""
+
+    __tablename__ = "installation_value"
+
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)

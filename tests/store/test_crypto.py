@@ -36,3 +36,42 @@ def test_invalid_configured_key_is_refused(home):
     with pytest.raises(ConfigurationError, match="not a valid key"):
         SecretBox.from_settings(settings)
     assert "short" not in repr(settings)
+
+
+def test_key_rotation_re_encrypts_everything_with_the_new_key(tmp_path):
+    """Old key → "new,old" → `syncstudio secret rotate` → "new" alone decrypts every value."""
+    from click.testing import CliRunner
+    from sqlalchemy import select
+
+    from connector.cli import main
+    from connector.store.db import Database
+    from connector.store.models import OdooConnection, Project, ProjectSecret
+
+    old, new = Fernet.generate_key().decode(), Fernet.generate_key().decode()
+    env = {"SYNCSTUDIO_HOME": str(tmp_path), "SYNCSTUDIO_SECRET_KEY": old}
+    (tmp_path / "p.yml").write_text(
+        'name: Rot\nodoo: {url: "http://127.0.0.1:9", database: x, login: a, password: pw-one,'
+        ' protocol: jsonrpc}\nsecrets: [TOKEN]\n')
+    runner = CliRunner()
+    assert runner.invoke(main, ["project", "import", "--no-check", str(tmp_path / "p.yml")],
+                         env=env).exit_code == 0
+    assert runner.invoke(main, ["secret", "set", "Rot", "TOKEN"], env=env,
+                         input="tok-two").exit_code == 0
+
+    both = {**env, "SYNCSTUDIO_SECRET_KEY": f"{new},{old}"}
+    rotated = runner.invoke(main, ["secret", "rotate"], env=both)
+    assert rotated.exit_code == 0, rotated.output
+    assert "re-encrypted 2 value(s)" in rotated.output
+
+    box = SecretBox(new.encode())
+    with Database(f"sqlite:///{tmp_path / 'syncstudio.sqlite3'}").session() as session:
+        assert session.scalar(select(Project.name)) == "Rot"
+        secret = session.scalars(select(ProjectSecret)).one()
+        connection = session.scalars(select(OdooConnection)).one()
+        assert box.decrypt(secret.value_enc) == "tok-two"
+        assert box.decrypt(connection.password_enc) == "pw-one"
+        with pytest.raises(SecretKeyError):
+            SecretBox(old.encode()).decrypt(secret.value_enc)
+    # Without the old key, a value it alone encrypted is a clear error, never a crash.
+    with pytest.raises(SecretKeyError, match="keep the old key"):
+        box.rotate(SecretBox(old.encode()).encrypt("x"))

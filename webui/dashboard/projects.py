@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import abort, current_app, flash, redirect, render_template, request, url_for
+from flask import abort, current_app, flash, g, redirect, render_template, request, url_for
 from flask_login import login_required
 from sqlalchemy import func, select
 
+from connector import installation
 from connector.errors import CodeError
 from connector.store.crypto import SecretBox
 from connector.store.models import Job, Project, ProjectParam, ProjectSecret, Task, Trigger
@@ -30,9 +31,14 @@ def projects() -> Any:
 
 
 def webhook_url(token: str | None) -> str:
-    """The full URL of a webhook trigger, as callers must use it."""
-    base = current_app.config["SETTINGS"].base_url.rstrip("/")
-    return f"{base}/webhooks/{token}" if token else ""
+    """The full URL of a webhook trigger, as callers must use it (the installation's public
+    base URL, read once per request)."""
+    if not token:
+        return ""
+    if "syncstudio_base_url" not in g:
+        with database().session() as session:
+            g.syncstudio_base_url = installation.base_url(session, current_app.config["SETTINGS"])
+    return f"{g.syncstudio_base_url}/webhooks/{token}"
 
 
 def render_project(project_id: int, *, status: int = 200, code_error: CodeError | None = None,
