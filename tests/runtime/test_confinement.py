@@ -343,3 +343,16 @@ def test_without_landlock_the_plan_says_so(monkeypatch: pytest.MonkeyPatch) -> N
     plan = confinement.plan(None)
     assert plan.landlock == 0
     assert any("Landlock is not available" in warning for warning in plan.warnings)
+
+
+def test_sandboxes_cannot_reach_each_other() -> None:
+    _require_landlock()
+    with SandboxPool(max_size=2) as pool:
+        pool._raw = True
+        pool.warm_up(2)
+        pids = pool.pids
+        assert len(pids) == 2
+        find_other = f"import os\nother = [p for p in {pids!r} if p != os.getpid()][0]\n"
+        refused(pool, find_other + "os.kill(other, 0)")
+        refused(pool, find_other + "result = open(f'/proc/{other}/environ', 'rb').read()")
+        refused(pool, find_other + "result = open(f'/proc/{other}/mem', 'rb').read(1)")
