@@ -350,6 +350,29 @@ def _runtime_reads() -> list[str]:
     return sorted(os.path.abspath(root) for root in roots)
 
 
+def _below(path: str, root: str) -> bool:
+    return path == root or path.startswith(root.rstrip("/") + "/")
+
+
+def _around(root: str, private: list[str]) -> list[str]:
+    """The entries of folder ``root`` that hold none of ``private`` (those are split too)."""
+    if any(p == root for p in private) or not os.path.isdir(root):
+        return []
+    result: list[str] = []
+    try:
+        names = os.listdir(root)
+    except OSError:
+        return []
+    for name in names:
+        entry = os.path.join(root, name)
+        held = [p for p in private if _below(p, entry)]
+        if not held:
+            result.append(entry)
+        elif not os.path.islink(entry):
+            result += _around(entry, held)
+    return result
+
+
 def _minimal(paths: Iterable[str]) -> set[str]:
     """``paths`` without those below another one."""
     result: set[str] = set()
@@ -370,11 +393,11 @@ def plan(user: str | None, private: Iterable[str] = ()) -> Plan:
     reads = _runtime_reads()
     private_paths = [os.path.abspath(p) for p in private if p]
     for root in list(reads):
-        held = [p for p in private_paths if p == root or p.startswith(root.rstrip("/") + "/")]
+        held = [p for p in private_paths if _below(p, root)]
         if held:
-            # Folders of loaded packages below it stay readable (they are listed too).
+            # Readable entry by entry instead, around the private paths.
             reads.remove(root)
-            result.warnings.append(f"sandboxes may not read {root}: it holds {held[0]}")
+            reads += _around(root, held)
     reads = sorted(_minimal(reads))
     result.reads = reads + [p for p in SYSTEM_READS if p not in reads]
     if os.geteuid() == 0:

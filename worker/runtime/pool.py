@@ -154,7 +154,7 @@ def _zygote_main(ctl: Connection, preload: tuple[str, ...], user: str | None = N
     for name in preload:
         with contextlib.suppress(Exception):
             importlib.import_module(name)
-    plan = confinement.plan(user, [p for p in private if os.path.exists(p)])
+    plan = confinement.plan(user, private)
     ctl.send(("ready", plan.warnings))
     # Objects that exist now are never collected: keeping the collector away from them keeps
     # their pages shared between the forks instead of copied on first collection.
