@@ -387,7 +387,7 @@ def plan(user: str | None, private: Iterable[str] = ()) -> Plan:
 
     ``user`` is the account sandboxes run as when this process is root (a name or a number;
     empty for none); ``private`` are paths no sandbox may read (the service's home, its own
-    database file): a read root holding one of them is left out, with a warning.
+    database file): a folder holding one of them is readable only around it.
     """
     result = Plan()
     reads = _runtime_reads()
