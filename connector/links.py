@@ -12,7 +12,6 @@ already linked to something else is refused with an error naming the existing li
 from __future__ import annotations
 
 import datetime as dt
-import functools
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
@@ -48,10 +47,14 @@ class LinkStore:
     """The links of one project; every method runs in its own short transaction."""
 
     def __init__(self, db: Database | Callable[[], Database], project_id: int) -> None:
-        # A callable is asked on first use: a sandbox process opens the database only for
-        # the jobs that touch links.
+        # A callable is asked on first use: a job that touches no link opens nothing.
         self._db_source = db
         self._project_id = project_id
+
+    @property
+    def project_id(self) -> int:
+        """The project whose links these are."""
+        return self._project_id
 
     @property
     def _db(self) -> Database:
@@ -278,26 +281,3 @@ def link_api(store: LinkStore, env: Any) -> dict[str, Any]:
 
     return {"get_link": get_link, "set_link": set_link, "search_links": search_links,
             "record_set_link": record_set_link, "record_search_links": record_search_links}
-
-
-class LinkApiFactory:
-    """A picklable ``env -> link functions`` factory: the sandbox process opens its own
-    database connection from the URL instead of inheriting the parent's."""
-
-    def __init__(self, database_url: str, project_id: int) -> None:
-        self.database_url = database_url
-        self.project_id = project_id
-
-    def __call__(self, env: Any) -> dict[str, Any]:
-        return link_api(LinkStore(functools.partial(_database, self.database_url),
-                                  self.project_id), env)
-
-
-_DATABASES: dict[str, Database] = {}
-
-
-def _database(url: str) -> Database:
-    # One engine per process and URL: a sandbox child builds it once, not per link call.
-    if url not in _DATABASES:
-        _DATABASES[url] = Database(url)
-    return _DATABASES[url]

@@ -136,6 +136,7 @@ class Settings:
     sandbox_max_jobs: int = 500
     web_sandboxes: int = 2
     sandbox_max_rss_growth_mb: float = 64.0
+    sandbox_user: str = "nobody"
     odoo_timeout: float = 30.0
     worker_threads: int = 4
     retention_days: int = 30
@@ -173,6 +174,7 @@ class Settings:
             "sandbox_max_jobs": _read(env, "SANDBOX_MAX_JOBS", cast_positive_int, 500),
             "sandbox_max_rss_growth_mb": _read(env, "SANDBOX_MAX_RSS_GROWTH_MB",
                                                cast_positive_float, 64.0),
+            "sandbox_user": _read(env, "SANDBOX_USER", str, "nobody"),
             "job_max_subjobs": _read(env, "JOB_MAX_SUBJOBS", cast_positive_int, 10_000),
             "odoo_timeout": _read(env, "ODOO_TIMEOUT", cast_positive_float, 30.0),
             "worker_threads": _read(env, "WORKER_THREADS", cast_positive_int, 4),

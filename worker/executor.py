@@ -22,7 +22,7 @@ from sqlalchemy.exc import DBAPIError
 from connector import jobs
 from connector.connections import ClientPool
 from connector.errors import CodeError, SyncStudioError
-from connector.links import LinkApiFactory
+from connector.links import LinkStore, link_api
 from connector.settings import Settings
 from connector.store.crypto import SecretBox
 from connector.store.db import Database
@@ -184,15 +184,18 @@ def _run(ctx: WorkerContext, job: jobs.StartedJob, project: ProjectRuntime,
         task_code=task_code, handler=job.function, records=records, args=args,
         kwargs=job.kwargs, params=project.params, secrets=project.secrets,
         webhooks=project.webhooks, trigger_name=project.trigger_names.get(job.trigger_id or 0),
-        user=job.user, link_api=LinkApiFactory(ctx.db.url, job.project_id), add_job=add_job,
-        allowlist=ctx.settings.import_allowlist, task_name=task_name,
-        log=log, log_transmission=log_transmission)
+        user=job.user, add_job=add_job, allowlist=ctx.settings.import_allowlist,
+        task_name=task_name, log=log, log_transmission=log_transmission)
+    store = LinkStore(ctx.db, job.project_id)
     if ctx.settings.isolation:
-        return run_isolated(connection=project.connection, limits=project.limits, **common)
+        # The sandbox process asks this process for every link operation: it holds no
+        # database connection, URL or credentials of its own.
+        return run_isolated(connection=project.connection, limits=project.limits,
+                            link_store=store, **common)
     client = None
     if project.connection is not None and project.connection_id is not None:
         client = ctx.pool.get_params(project.connection_id, project.connection)
-    return run_handler(client=client, **common)
+    return run_handler(client=client, link_api=lambda env: link_api(store, env), **common)
 
 
 def _record_end(ctx: WorkerContext, conn: Connection | None, job: jobs.StartedJob, *,

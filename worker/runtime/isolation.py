@@ -26,6 +26,9 @@ from __future__ import annotations
 
 import builtins
 import contextlib
+import functools
+import io
+import logging
 import math
 import pickle
 import resource
@@ -39,8 +42,18 @@ from worker.runtime import exceptions as runtime_exceptions
 from worker.runtime.exceptions import SandboxError, SandboxLimitExceeded
 from worker.runtime.tracebacks import format_user_traceback, mask_secrets
 
-__all__ = ["ClientCache", "Limits", "UserCodeError", "rss_bytes", "run_isolated", "run_job",
+__all__ = ["LINK_STORE_METHODS", "ClientCache", "Limits", "RemoteLinkStore", "UserCodeError",
+           "call_link_store", "loads_from_sandbox", "rss_bytes", "run_isolated", "run_job",
            "warm_up"]
+
+logger = logging.getLogger("syncstudio.sandbox")
+
+#: Exit code of a sandbox process that could not be confined (it never serves a job).
+CONFINEMENT_FAILED = 71
+
+#: What a sandbox process may ask of the job's link store, which lives in the worker.
+LINK_STORE_METHODS = frozenset({"set_odoo_link", "set_external_link", "update", "delete",
+                                "search", "search_odoo", "get"})
 
 
 @dataclass(frozen=True)
@@ -187,6 +200,72 @@ class ClientCache:
                 close()
 
 
+class RemoteLinkStore:
+    """The job's link store as the sandbox sees it: every call is a request to the worker.
+
+    The sandbox holds no database connection, URL or credentials; the worker runs the call
+    against the own database and answers with plain rows.
+    """
+
+    __slots__ = ("_conn",)
+
+    def __init__(self, conn: Any) -> None:
+        self._conn = conn
+
+    def _call(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        self._conn.send(("link", method, args, kwargs))
+        kind, value = self._conn.recv()
+        if kind == "ok":
+            return value
+        from connector.links import LinkError
+
+        name, message = value.get("type"), value.get("message", "")
+        cls = {"LinkError": LinkError, "ValueError": ValueError, "TypeError": TypeError}
+        raise cls.get(name, RuntimeError)(message)
+
+    def set_odoo_link(self, relation: Any, model: Any, record_id: Any, external: Any,
+                      **options: Any) -> Any:
+        return self._call("set_odoo_link", relation, model, record_id, str(external),
+                          **options)
+
+    def set_external_link(self, relation: Any, refs: Any, **options: Any) -> Any:
+        if isinstance(refs, Mapping):
+            refs = {str(key): str(value) for key, value in refs.items()}
+        return self._call("set_external_link", relation, refs, **options)
+
+    def update(self, ids: Any, sync_date: Any = None) -> Any:
+        return self._call("update", list(ids), sync_date)
+
+    def delete(self, ids: Any) -> Any:
+        return self._call("delete", list(ids))
+
+    def search(self, relation: Any, refs: Any, model: Any = None) -> Any:
+        if isinstance(refs, Mapping):
+            refs = {str(key): ([str(v) for v in value]
+                               if isinstance(value, list | tuple | set | frozenset)
+                               else str(value)) for key, value in refs.items()}
+        return self._call("search", relation, refs, model)
+
+    def search_odoo(self, relation: Any, model: Any, ids: Any) -> Any:
+        return self._call("search_odoo", relation, model, list(ids))
+
+    def get(self, relation: Any, external: Any, model: Any = None) -> Any:
+        return self._call("get", relation, str(external), model)
+
+
+def _raw(source: str) -> tuple[str, Any]:
+    """Run ``source`` as plain Python, the RestrictedPython layer bypassed (tests only)."""
+    namespace: dict[str, Any] = {"__name__": "__sandbox_raw__"}
+    try:
+        exec(compile(source, "<raw>", "exec"), namespace)  # noqa: S102 - the test hook
+    except BaseException as exc:  # noqa: BLE001 - reported to the test
+        return ("raw", {"error": type(exc).__name__, "message": str(exc),
+                        "errno": getattr(exc, "errno", None)})
+    result = namespace.get("result")
+    return ("raw", {"result": result if isinstance(result, str | int | float | bool | None)
+                    else repr(result)})
+
+
 def run_job(conn: Any, connection: Any, limits: Limits, kwargs: dict[str, Any],
             clients: ClientCache) -> tuple[str, Any]:
     """Run one job in this process under ``limits``; return its final message.
@@ -217,6 +296,11 @@ def run_job(conn: Any, connection: Any, limits: Limits, kwargs: dict[str, Any],
 
     if kwargs.pop("has_add_job", False):
         kwargs["add_job"] = add_job
+    if kwargs.pop("has_link_store", False):
+        from connector.links import link_api
+
+        # Duck-typed: the same methods as a LinkStore, answered by the worker.
+        kwargs["link_api"] = functools.partial(link_api, cast(Any, RemoteLinkStore(conn)))
     try:
         _apply_limits(limits)
         try:
@@ -248,6 +332,47 @@ def run_job(conn: Any, connection: Any, limits: Limits, kwargs: dict[str, Any],
 # --------------------------------------------------------------------------------------------
 # Parent side
 # --------------------------------------------------------------------------------------------
+
+# The only classes a sandbox's messages may name: the worker must never run code chosen by a
+# sandbox process, which is what unpickling an arbitrary pickle amounts to.
+_SAFE_CLASSES = {
+    ("datetime", "datetime"), ("datetime", "date"), ("datetime", "time"),
+    ("datetime", "timedelta"), ("datetime", "timezone"), ("decimal", "Decimal"),
+    ("collections", "OrderedDict"), ("builtins", "set"), ("builtins", "frozenset"),
+    ("builtins", "bytearray"), ("builtins", "complex"),
+}
+
+
+class _PlainUnpickler(pickle.Unpickler):
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) in _SAFE_CLASSES:
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(
+            f"a sandbox process sent a {module}.{name}, which cannot leave the sandbox; "
+            "return plain data (str, dict, list, numbers, dates)")
+
+
+def loads_from_sandbox(data: bytes) -> Any:
+    """Decode a message of a sandbox process: plain data only (see ``_SAFE_CLASSES``)."""
+    return _PlainUnpickler(io.BytesIO(data)).load()
+
+
+def call_link_store(store: Any, method: Any, args: Any, kwargs: Any) -> tuple[str, Any]:
+    """Run a sandbox's link request against ``store``; the answer as ``(kind, value)``."""
+    from connector.links import LinkError
+
+    if (store is None or method not in LINK_STORE_METHODS or not isinstance(args, tuple)
+            or not isinstance(kwargs, dict) or not all(isinstance(k, str) for k in kwargs)):
+        return ("error", {"type": "RuntimeError", "message": "links are not available here"})
+    try:
+        return ("ok", getattr(store, method)(*args, **kwargs))
+    except (LinkError, ValueError, TypeError) as exc:
+        return ("error", {"type": type(exc).__name__, "message": str(exc)})
+    except Exception as exc:  # noqa: BLE001 - the database's own errors stay in the worker log
+        logger.exception("a link request of a sandbox failed")
+        return ("error", {"type": "RuntimeError",
+                          "message": f"the link store failed ({type(exc).__name__}); the "
+                                     "worker log has the details"})
 
 
 def _rebuild(info: Mapping[str, Any]) -> BaseException:
@@ -290,6 +415,9 @@ def _death(exitcode: int | None, limits: Limits) -> SandboxError:
             return SandboxError("the task's process was killed by the system (SIGKILL), "
                                 "probably for lack of memory")
         return SandboxError(f"the task's process died ({signal.Signals(signum).name})")
+    if exitcode == CONFINEMENT_FAILED:
+        return SandboxError("the sandbox process could not be confined, so it ran nothing; "
+                            "the worker's log says why")
     return SandboxError(f"the task's process ended without an answer (exit code {exitcode})")
 
 
@@ -302,9 +430,10 @@ def run_isolated(*, connection: Mapping[str, Any] | Callable[[], Any] | None,
 
     ``connection`` holds the keyword arguments of :func:`connector.odoo.make_client` (or is a
     picklable factory returning a client, or None for no client). ``log``/
-    ``log_transmission``/``add_job`` are called here, in the parent, as the child reports.
-    Every other keyword goes to ``run_handler`` and must be picklable (``link_api`` must be a
-    picklable ``env -> mapping`` factory; it runs in the child). Raises
+    ``log_transmission``/``add_job`` are called here, in the parent, as the child reports;
+    so are the methods of ``link_store`` (a :class:`connector.links.LinkStore`), which the
+    child's link functions call: the child never opens the own database. Every other
+    keyword goes to ``run_handler`` and must be picklable. Raises
     :class:`SandboxLimitExceeded` when a limit is hit. The process comes from the shared
     :func:`worker.runtime.pool.default_pool`.
     """

@@ -8,7 +8,9 @@ the runtime); a job itself takes a fraction of a millisecond. So sandbox process
   single-threaded, it can fork safely; a fork of it costs a few milliseconds and shares the
   imported modules copy-on-write. It owns the sandbox processes, so it is the one that kills
   and reaps them (no zombies, no pid reuse races) and it kills them all if the worker dies.
-* A **sandbox process** serves one job at a time, many jobs over its life. Each job gets
+* A **sandbox process** is confined by the kernel right after the fork
+  (:mod:`worker.runtime.confinement`: unprivileged, no writes, no new processes, no service
+  configuration), and serves one job at a time, many jobs over its life. Each job gets
   fresh namespaces and ``env`` (the runner builds them) and its own limits: a CPU timer
   (``ITIMER_PROF``) and an address-space limit relative to the process's current size, both
   lifted after the job; the parent enforces the wall clock. The compiled-code cache and the
@@ -46,13 +48,18 @@ from multiprocessing.connection import Connection
 from multiprocessing.reduction import ForkingPickler, recv_handle, send_handle
 from typing import Any
 
+from worker.runtime import confinement
 from worker.runtime.exceptions import SandboxError
 from worker.runtime.isolation import (
+    CONFINEMENT_FAILED,
     ClientCache,
     Limits,
     _death,
     _limit_error,
+    _raw,
     _rebuild,
+    call_link_store,
+    loads_from_sandbox,
     rss_bytes,
     run_job,
 )
@@ -62,13 +69,10 @@ __all__ = ["DEFAULT_PRELOAD", "SandboxPool", "close_default_pool", "default_pool
 
 #: Modules the template process imports once, for every sandbox process forked from it.
 DEFAULT_PRELOAD = ("worker.runtime.runner", "worker.runtime.isolation", "connector.odoo",
-                   "connector.links", "worker.executor",
+                   "connector.links", "worker.runtime.confinement",
                    # What a sandbox's first job would otherwise import on its own: the
-                   # database drivers behind links (a dialect module imports its driver only
-                   # when an engine is made), and the allow-list's usual modules.
-                   "sqlalchemy.dialects.postgresql.psycopg", "psycopg",
-                   "sqlalchemy.dialects.sqlite", "sqlite3",
-                   "requests", "xmlrpc.client")
+                   # allow-list's usual modules.
+                   "requests", "xmlrpc.client", "hashlib", "hmac", "base64", "re", "math")
 
 _SPAWN = multiprocessing.get_context("spawn")
 
@@ -78,8 +82,12 @@ _SPAWN = multiprocessing.get_context("spawn")
 # --------------------------------------------------------------------------------------------
 
 
-def _serve(conn: Connection) -> None:
-    """A sandbox process's life: run jobs until told to exit or the parent goes away."""
+def _serve(conn: Connection, raw: bool = False) -> None:
+    """A sandbox process's life: run jobs until told to exit or the parent goes away.
+
+    ``raw``: also accept ``("raw", source)``, plain Python for the tests of the OS boundary
+    (only a pool whose ``_raw`` attribute a test set asks for it).
+    """
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # a killed sandbox must not dump core
     clients = ClientCache()
@@ -89,6 +97,9 @@ def _serve(conn: Connection) -> None:
                 request = pickle.loads(conn.recv_bytes())
             except (EOFError, OSError):
                 return
+            if request[0] == "raw" and raw:
+                conn.send((*_raw(request[1]), rss_bytes()))
+                continue
             if request[0] != "run":
                 return
             _, connection, limits, kwargs = request
@@ -126,14 +137,25 @@ def _reap(pid: int, grace: float) -> int | None:
         return None
 
 
-def _zygote_main(ctl: Connection, preload: tuple[str, ...]) -> None:
-    """Import ``preload``, then fork sandbox processes on request and reap them."""
+def _zygote_main(ctl: Connection, preload: tuple[str, ...], user: str | None = None,
+                 private: tuple[str, ...] = ()) -> None:
+    """Import ``preload``, then fork sandbox processes on request and reap them.
+
+    Sandboxes run as ``user`` when this process is root, and may never read ``private``.
+    """
     # Ctrl-C reaches the whole process group: the worker decides when sandboxes stop.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    # Before any import: no module may keep a copy of the service's configuration. The
+    # worker's command line and its multiprocessing key came along with the spawn too.
+    confinement.scrub_environment()
+    del sys.argv[1:]
+    multiprocessing.current_process().authkey = os.urandom(32)
     for name in preload:
         with contextlib.suppress(Exception):
             importlib.import_module(name)
+    plan = confinement.plan(user, private)
+    ctl.send(("ready", plan.warnings))
     # Objects that exist now are never collected: keeping the collector away from them keeps
     # their pages shared between the forks instead of copied on first collection.
     gc.collect()
@@ -146,6 +168,7 @@ def _zygote_main(ctl: Connection, preload: tuple[str, ...]) -> None:
             except (EOFError, OSError):
                 return  # the worker is gone
             if request[0] == "spawn":
+                raw = len(request) > 1 and request[1] is True
                 ours, theirs = socket.socketpair()
                 pid = os.fork()
                 if pid == 0:  # the sandbox process
@@ -153,7 +176,13 @@ def _zygote_main(ctl: Connection, preload: tuple[str, ...]) -> None:
                     try:
                         ctl.close()
                         ours.close()
-                        _serve(Connection(theirs.detach()))
+                        try:
+                            confinement.confine(plan, keep_fds=[theirs.fileno()])
+                        except Exception as exc:  # noqa: BLE001 - reported, then no jobs
+                            print(f"sandbox confinement failed: {exc}", file=sys.stderr)
+                            code = CONFINEMENT_FAILED
+                            raise SystemExit(code) from None
+                        _serve(Connection(theirs.detach()), raw=raw)
                         code = 0
                     finally:
                         os._exit(code)
@@ -179,27 +208,35 @@ class Zygote:
 
     _ctl: Connection | None  # None once closed
 
-    def __init__(self, preload: Iterable[str] = DEFAULT_PRELOAD) -> None:
+    def __init__(self, preload: Iterable[str] = DEFAULT_PRELOAD, *, user: str | None = None,
+                 private: Iterable[str] = ()) -> None:
         self.preload = tuple(preload)
         self._lock = threading.Lock()
         self._ctl, theirs = _SPAWN.Pipe(duplex=True)
-        self.process = _SPAWN.Process(target=_zygote_main, args=(theirs, self.preload),
+        self.process = _SPAWN.Process(target=_zygote_main,
+                                      args=(theirs, self.preload, user, tuple(private)),
                                       name="syncstudio-sandbox-template", daemon=True)
         self.process.start()
         theirs.close()
+        try:
+            _, warnings = self._ctl.recv()
+        except (EOFError, OSError):
+            warnings = ["the sandbox template process ended while starting"]
+        for text in warnings:
+            _warn_once(text)
 
     @property
     def alive(self) -> bool:
         """False once the template process has ended."""
         return self._ctl is not None and self.process.is_alive()
 
-    def spawn(self) -> tuple[int, Connection]:
+    def spawn(self, raw: bool = False) -> tuple[int, Connection]:
         """Fork a sandbox process: its pid and a connection to it."""
         with self._lock:
             if self._ctl is None:
                 raise SandboxError("the sandbox template process was stopped")
             try:
-                self._ctl.send(("spawn",))
+                self._ctl.send(("spawn", raw))
                 pid = self._ctl.recv()
                 fd = recv_handle(self._ctl)
             except (EOFError, OSError) as exc:
@@ -232,6 +269,23 @@ class Zygote:
 _ZYGOTE: Zygote | None = None
 _OLD_ZYGOTES: list[Zygote] = []
 _ZYGOTE_LOCK = threading.Lock()
+_WARNED: set[str] = set()
+
+
+def _warn_once(text: str) -> None:
+    if text not in _WARNED:
+        _WARNED.add(text)
+        confinement.logger.warning("sandbox confinement: %s", text)
+
+
+def _private_paths() -> tuple[str, ...]:
+    """What no sandbox may read: the service's home and its own SQLite database file."""
+    home = _settings_value("home", None)
+    url = str(_settings_value("database_url", ""))
+    paths = [str(home)] if home else []
+    if url.startswith("sqlite:///"):
+        paths.append(url[len("sqlite:///"):].split("?", 1)[0])
+    return tuple(paths)
 
 
 def zygote(preload: Iterable[str] = ()) -> Zygote:
@@ -247,7 +301,8 @@ def zygote(preload: Iterable[str] = ()) -> Zygote:
             # old one ends with close_default_pool() (its sandboxes may still be serving).
             _OLD_ZYGOTES.append(current)
             wanted = tuple(dict.fromkeys((*current.preload, *wanted)))
-        _ZYGOTE = Zygote(wanted)
+        _ZYGOTE = Zygote(wanted, user=_settings_value("sandbox_user", "nobody"),
+                         private=_private_paths())
         return _ZYGOTE
 
 
@@ -256,10 +311,12 @@ def zygote(preload: Iterable[str] = ()) -> Zygote:
 # --------------------------------------------------------------------------------------------
 
 
-def tenant_key(connection: Any, kwargs: Mapping[str, Any]) -> str:
+def tenant_key(connection: Any, kwargs: Mapping[str, Any], link_store: Any = None) -> str:
     """Who a job runs for: its connection, secrets, link store and import allow-list."""
     secrets = kwargs.get("secrets") or {}
-    parts = (connection, sorted(secrets.items()), kwargs.get("link_api"),
+    store = None if link_store is None else (type(link_store).__qualname__,
+                                             getattr(link_store, "project_id", None))
+    parts = (connection, sorted(secrets.items()), kwargs.get("link_api"), store,
              kwargs.get("allowlist"))
     try:
         data = pickle.dumps(parts)
@@ -304,6 +361,7 @@ class SandboxPool:
         self._closed = False
         self.started = 0  # processes started so far (for tests and benchmarks)
         self.retired = 0  # processes ended so far, for any reason
+        self._raw = False  # tests of the OS boundary set it: see _run_raw()
 
     # -- processes ------------------------------------------------------------------------
 
@@ -316,7 +374,7 @@ class SandboxPool:
     def _start(self, key: str | None) -> _Child:
         try:
             template = zygote(self.preload)
-            pid, conn = template.spawn()
+            pid, conn = template.spawn(raw=self._raw)
         except BaseException:
             with self._cond:
                 self._starting -= 1
@@ -439,10 +497,17 @@ class SandboxPool:
             add_job: Callable[..., Any] | None = None, **kwargs: Any) -> Any:
         """Run a handler in a sandbox process: see :func:`worker.runtime.run_isolated`."""
         limits = limits or Limits()
+        link_store = kwargs.pop("link_store", None)
         kwargs["has_add_job"] = add_job is not None
+        kwargs["has_link_store"] = link_store is not None
+        if kwargs.get("allowlist") is None:
+            # Resolved here: a sandbox has no configuration to read it from.
+            from worker.runtime.policy import default_allowlist
+
+            kwargs["allowlist"] = default_allowlist()
         # Pickled before taking a process, so an unpicklable argument is the caller's error.
         request = bytes(ForkingPickler.dumps(("run", connection, limits, kwargs)))
-        key = tenant_key(connection, kwargs)
+        key = tenant_key(connection, kwargs, link_store)
         for _ in range(3):
             child = self._acquire(key)
             try:
@@ -450,12 +515,25 @@ class SandboxPool:
             except OSError:
                 self._end(child, grace=0.0)  # died while idle: the job has not started
                 continue
-            return self._wait(child, limits, log, log_transmission, add_job)
+            return self._wait(child, limits, log, log_transmission, add_job, link_store)
         raise SandboxError("could not hand the job to a sandbox process")
+
+    def _run_raw(self, source: str, wall_seconds: float = 10.0) -> dict[str, Any]:
+        """Run plain Python in a sandbox process of this pool: for tests of the OS boundary.
+
+        Refused unless a test set ``pool._raw = True`` before the pool's first process
+        started; task code never reaches a pool, and the worker's pools never set it.
+        """
+        if not self._raw:
+            raise SandboxError("this pool does not run raw Python")
+        child = self._acquire("raw-python-tests")
+        child.conn.send_bytes(pickle.dumps(("raw", source)))
+        return dict(self._wait(child, Limits(wall_seconds=wall_seconds), None, None, None,
+                               None))
 
     def _wait(self, child: _Child, limits: Limits, log: Callable[[str, str], None] | None,
               log_transmission: Callable[[str, str], None] | None,
-              add_job: Callable[..., Any] | None) -> Any:
+              add_job: Callable[..., Any] | None, link_store: Any = None) -> Any:
         conn = child.conn
         deadline = time.monotonic() + limits.wall_seconds
         done = False
@@ -465,7 +543,7 @@ class SandboxPool:
                 if remaining <= 0 or not conn.poll(remaining):
                     raise _limit_error("wall", limits)  # the finally clause kills it
                 try:
-                    message = conn.recv()
+                    message = loads_from_sandbox(conn.recv_bytes())
                 except (EOFError, OSError):
                     exitcode = self._end(child, grace=2.0)
                     if exitcode is None and self._closed:
@@ -487,14 +565,22 @@ class SandboxPool:
                         conn.send(("ok", result))
                     except Exception as exc:  # noqa: BLE001 - reported to the child's caller
                         conn.send(("error", str(exc)))
+                elif kind == "link":
+                    _, method, args, call_kwargs = message
+                    conn.send(call_link_store(link_store, method, args, call_kwargs))
                 elif kind == "limit":
                     raise _limit_error(message[1], limits)
-                elif kind in ("error", "result"):
+                elif kind in ("error", "result", "raw"):
                     done = True
                     self._release(child, message[2])
                     if kind == "error":
                         raise _rebuild(message[1])
-                    return pickle.loads(message[1])
+                    if kind == "raw":
+                        return message[1]
+                    try:
+                        return loads_from_sandbox(message[1])
+                    except pickle.UnpicklingError as exc:
+                        raise SandboxError(str(exc)) from None
         finally:
             if not done:
                 # Killed by a limit, dead, or the caller's callback failed mid-job: never
