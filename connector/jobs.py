@@ -130,7 +130,7 @@ def due_job_ids(session: Session, now: dt.datetime | None = None, limit: int = 5
     rows = session.execute(
         select(ranked.c.id, ranked.c.project_id, ranked.c.turn)
         .where(ranked.c.turn <= per_project)
-        .order_by(ranked.c.turn, ranked.c.id)).tuples()
+        .order_by(ranked.c.turn, ranked.c.id))
     chosen = [job_id for job_id, project_id, turn in rows
               if turn <= per_project - busy.get(project_id, 0)]
     return chosen[:limit]
