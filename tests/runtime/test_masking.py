@@ -173,3 +173,20 @@ def test_a_dashboard_user_reads_no_secret_on_job_and_log_pages(ctx, settings):
     with ctx.db.session() as session:
         data_out = list(session.scalars(select(Log.message).where(Log.type == "data_out")))
     assert any(f'"authorization": "Bearer {MASK}"' in line for line in data_out), data_out
+
+
+def test_the_cli_masks_log_lines_even_ones_stored_unmasked(ctx, settings):
+    from click.testing import CliRunner
+
+    from connector.cli import main
+
+    job_id = press(ctx, {})
+    with ctx.db.session() as session:
+        job = session.get(Job, job_id)
+        # A line as an older version stored it, before it masked every spelling.
+        jobs.add_log(session, job, "old line " + base64.b64encode(SECRET.encode()).decode())
+    env = {"SYNCSTUDIO_HOME": str(settings.home),
+           "SYNCSTUDIO_DATABASE_URL": settings.database_url}
+    result = CliRunner(env=env).invoke(main, ["logs", "--project", "Masks"])
+    assert result.exit_code == 0, result.output
+    assert "old line" in result.output and not leaks(result.output)
