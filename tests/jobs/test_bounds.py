@@ -217,3 +217,31 @@ def test_one_projects_flood_does_not_starve_another(settings, db):
             Job.project_id == flood_project, Job.state == "enqueued"))
     assert queued == 50
     assert dispatcher.run_once() == 0  # A is at its cap until its jobs finish
+
+
+def test_the_logs_page_folds_long_lines_and_links_to_the_whole(ctx):
+    import re
+
+    from werkzeug.security import generate_password_hash
+
+    from connector.store.models import DashboardUser
+    from webui import create_app
+
+    job = press(ctx, {"mode": "long_line"})
+    with ctx.db.session() as session:
+        line_id, whole = session.execute(select(Log.id, Log.message)
+                                         .where(Log.job_id == job.id)).one()
+        session.add(DashboardUser(login="reader", role="user",
+                                  password_hash=generate_password_hash("pw-reader-1")))
+    app = create_app({"TESTING": True, "SETTINGS": ctx.settings, "DATABASE": ctx.db})
+    client = app.test_client()
+    token = re.search(r'name="csrf_token" value="([^"]+)"',
+                      client.get("/login").get_data(as_text=True)).group(1)
+    assert client.post("/login", data={"login": "reader", "password": "pw-reader-1",
+                                       "csrf_token": token}).status_code == 302
+    page = client.get("/dashboard/logs").get_data(as_text=True)
+    assert "y" * 500 in page and "y" * 501 not in page
+    assert f"/dashboard/logs/{line_id}" in page and f"{len(whole)} characters" in page
+    full = client.get(f"/dashboard/logs/{line_id}")
+    assert full.status_code == 200 and full.get_data(as_text=True) == whole
+    assert client.get("/dashboard/logs/999999").status_code == 404
