@@ -281,8 +281,8 @@ def finish(session: Session, job: Job, *, result: Any = None, warnings: bool = F
     job.traceback = None
     try:
         job.result_json = json.dumps(result) if result is not None else None
-    except (TypeError, ValueError):
-        job.result_json = json.dumps(repr(result))
+    except Exception:  # noqa: BLE001 - not JSON, or e.g. an int too large to print
+        job.result_json = json.dumps(f"<a {type(result).__name__}, not stored>")
     job.next_attempt_at = None
 
 

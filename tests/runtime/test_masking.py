@@ -148,9 +148,10 @@ def test_no_spelling_of_a_secret_reaches_the_own_database(ctx):
 
 
 def test_a_dashboard_user_reads_no_secret_on_job_and_log_pages(ctx, settings):
+    from werkzeug.security import generate_password_hash
+
     from connector.store.models import DashboardUser
     from webui import create_app
-    from werkzeug.security import generate_password_hash
 
     job_id = press(ctx, {"raise": True})
     with ctx.db.session() as session:
