@@ -13,7 +13,7 @@ import json
 from collections.abc import Sequence
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, insert, or_, select, update
+from sqlalchemy import Table, bindparam, func, insert, or_, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
@@ -34,7 +34,7 @@ _START = (
             finished_at=None)
     .returning(_JOBS.c.id, _JOBS.c.project_id, _JOBS.c.task_id, _JOBS.c.trigger_id,
                _JOBS.c.function, _JOBS.c.args_json, _JOBS.c.kwargs_json, _JOBS.c.attempts,
-               _JOBS.c.max_retries, _JOBS.c.user,
+               _JOBS.c.max_retries, _JOBS.c.user, _JOBS.c.root_id, _JOBS.c.depth,
                # The project's version too, so the worker's project cache needs no query.
                select(_PROJECTS.c.updated_at)
                .where(_PROJECTS.c.id == _JOBS.c.project_id)
@@ -47,8 +47,13 @@ def record_job(session: Session, *, project_id: int, task_id: int | None, functi
                kwargs: dict[str, Any] | None = None, parent_id: int | None = None,
                priority: int = 10, eta: dt.datetime | None = None,
                max_retries: int | None = None, description: str | None = None,
-               identity_key: str | None = None, user: str | None = None) -> Job | None:
-    """Add a pending job; with an ``identity_key`` already pending or enqueued, add nothing."""
+               identity_key: str | None = None, user: str | None = None,
+               root_id: int | None = None, depth: int = 0,
+               args_json: str | None = None, kwargs_json: str | None = None) -> Job | None:
+    """Add a pending job; with an ``identity_key`` already pending or enqueued, add nothing.
+
+    ``args_json``/``kwargs_json``, when given, are the arguments already encoded (and masked).
+    """
     if identity_key:
         duplicate = session.scalar(
             select(Job.id).where(Job.identity_key == identity_key,
@@ -57,8 +62,10 @@ def record_job(session: Session, *, project_id: int, task_id: int | None, functi
         if duplicate is not None:
             return None
     job = Job(project_id=project_id, task_id=task_id, trigger_id=trigger_id, function=function,
-              args_json=json.dumps(list(args)), kwargs_json=json.dumps(kwargs or {}),
-              parent_id=parent_id, priority=priority, eta=eta, max_retries=max_retries,
+              args_json=args_json if args_json is not None else json.dumps(list(args)),
+              kwargs_json=kwargs_json if kwargs_json is not None else json.dumps(kwargs or {}),
+              parent_id=parent_id, root_id=root_id, depth=depth, priority=priority, eta=eta,
+              max_retries=max_retries,
               description=description, identity_key=identity_key, user=user, state="pending",
               next_attempt_at=eta)
     session.add(job)
@@ -101,11 +108,32 @@ def due_jobs(session: Session, now: dt.datetime | None = None, limit: int = 500)
         select(Job).where(*_due(now)).order_by(Job.priority, Job.id).limit(limit)))
 
 
-def due_job_ids(session: Session, now: dt.datetime | None = None,
-                limit: int = 500) -> list[int]:
-    """Ids of :func:`due_jobs`, without loading the rows."""
-    return list(session.scalars(
-        select(Job.id).where(*_due(now)).order_by(Job.priority, Job.id).limit(limit)))
+def due_job_ids(session: Session, now: dt.datetime | None = None, limit: int = 500,
+                per_project: int | None = None) -> list[int]:
+    """Ids of :func:`due_jobs`, without loading the rows.
+
+    With ``per_project``, projects take turns (each one's first due job, then each one's
+    second, …) and a project gets no more than ``per_project`` jobs queued or running at once:
+    one project's flood of jobs cannot keep another project's jobs from the workers.
+    """
+    if per_project is None:
+        return list(session.scalars(
+            select(Job.id).where(*_due(now)).order_by(Job.priority, Job.id).limit(limit)))
+    busy: dict[int, int] = {project_id: count for project_id, count in session.execute(
+        select(Job.project_id, func.count()).where(Job.state.in_(("enqueued", "started")))
+        .group_by(Job.project_id))}
+    ranked = select(
+        Job.id, Job.project_id,
+        func.row_number().over(partition_by=Job.project_id,
+                               order_by=(Job.priority, Job.id)).label("turn"),
+    ).where(*_due(now)).subquery()
+    rows = session.execute(
+        select(ranked.c.id, ranked.c.project_id, ranked.c.turn)
+        .where(ranked.c.turn <= per_project)
+        .order_by(ranked.c.turn, ranked.c.id))
+    chosen = [job_id for job_id, project_id, turn in rows
+              if turn <= per_project - busy.get(project_id, 0)]
+    return chosen[:limit]
 
 
 def claim(session: Session, job_ids: Sequence[int], now: dt.datetime | None = None) -> list[int]:
@@ -146,6 +174,64 @@ class StartedJob:
     user: str | None
     #: The project's ``updated_at`` when the job started (see :mod:`worker.project_cache`).
     project_version: dt.datetime | None = None
+    #: The root of the job's tree (None: the job is a root) and its depth in the tree.
+    root_id: int | None = None
+    depth: int = 0
+
+
+class JobOptionError(ValueError):
+    """A bad option of ``add_job`` (the message names the option and what it accepts)."""
+
+
+def check_job_options(function: Any, priority: Any = 10, eta: Any = None,
+                      max_retries: Any = None, description: Any = None,
+                      identity_key: Any = None) -> None:
+    """Refuse ``add_job`` options a job row cannot hold, with a message naming the fix."""
+    def integer(value: Any) -> bool:
+        return isinstance(value, int) and not isinstance(value, bool)
+
+    if not isinstance(function, str) or not function.isidentifier() or len(function) > 200:
+        raise JobOptionError(f"add_job: the function must be the name of a function of the "
+                             f"task (a str), got {_shown(function)}")
+    if not integer(priority) or not 0 <= priority <= 1_000_000:
+        raise JobOptionError(f"add_job: priority must be a whole number from 0 to 1000000 "
+                             f"(lower runs first), got {_shown(priority)}")
+    if max_retries is not None and (not integer(max_retries) or not 0 <= max_retries <= 100):
+        raise JobOptionError(f"add_job: max_retries must be None or a whole number from 0 to "
+                             f"100, got {_shown(max_retries)}")
+    if eta is not None:
+        if isinstance(eta, int | float) and not isinstance(eta, bool):
+            if not 0 <= eta <= 366 * 86400:
+                raise JobOptionError("add_job: eta in seconds must be from 0 to one year, got "
+                                     f"{_shown(eta)}")
+        elif isinstance(eta, dt.timedelta):
+            if not dt.timedelta(0) <= eta <= dt.timedelta(days=366):
+                raise JobOptionError(f"add_job: eta must be from 0 to one year, got {eta}")
+        elif not isinstance(eta, dt.datetime):
+            raise JobOptionError("add_job: eta must be seconds from now, a timedelta or a "
+                                 f"(naive UTC) datetime, got {_shown(eta)}")
+    if description is not None and (not isinstance(description, str) or len(description) > 500):
+        raise JobOptionError("add_job: description must be a str of at most 500 characters")
+    if identity_key is not None and (not isinstance(identity_key, str)
+                                     or len(identity_key) > 255):
+        raise JobOptionError("add_job: identity_key must be a str of at most 255 characters")
+
+
+def _shown(value: Any) -> str:
+    """A short description of a bad value (its type, and the value when it is short)."""
+    try:
+        text = repr(value)
+    except Exception:  # noqa: BLE001 - e.g. an int too large to print
+        text = ""
+    if text and len(text) <= 40:
+        return f"{text} ({type(value).__name__})"
+    return f"a {type(value).__name__}"
+
+
+def tree_size(session: Session | Connection, root_id: int) -> int:
+    """How many jobs the tree of root job ``root_id`` holds, the root included."""
+    return int(session.execute(select(func.count()).select_from(_JOBS).where(
+        _JOBS.c.root_id == root_id)).scalar_one()) + 1
 
 
 def run_abandoned(started_at: dt.datetime | None, now: dt.datetime, started_after: float,
@@ -182,7 +268,8 @@ def start(session: Session | Connection, job_id: int,
                       args=list(json.loads(row.args_json or "[]")),
                       kwargs=dict(json.loads(row.kwargs_json or "{}")),
                       attempts=row.attempts, max_retries=row.max_retries, user=row.user,
-                      project_version=row.project_version)
+                      project_version=row.project_version, root_id=row.root_id,
+                      depth=row.depth or 0)
 
 
 def finish(session: Session, job: Job, *, result: Any = None, warnings: bool = False,
@@ -194,8 +281,8 @@ def finish(session: Session, job: Job, *, result: Any = None, warnings: bool = F
     job.traceback = None
     try:
         job.result_json = json.dumps(result) if result is not None else None
-    except (TypeError, ValueError):
-        job.result_json = json.dumps(repr(result))
+    except Exception:  # noqa: BLE001 - not JSON, or e.g. an int too large to print
+        job.result_json = json.dumps(f"<a {type(result).__name__}, not stored>")
     job.next_attempt_at = None
 
 

@@ -132,7 +132,14 @@ class Settings:
     job_cpu_seconds: float = 60.0
     job_memory_mb: int = 256
     job_wall_seconds: float = 300.0
-    job_max_subjobs: int = 10_000
+    job_max_subjobs: int = 1_000
+    job_tree_max_jobs: int = 1_000
+    job_max_depth: int = 10
+    job_max_log_bytes: int = 1_000_000
+    log_line_max_chars: int = 16_000
+    job_max_result_bytes: int = 1_000_000
+    job_max_args_bytes: int = 100_000
+    dispatch_project_inflight: int = 100
     sandbox_max_jobs: int = 500
     web_sandboxes: int = 2
     sandbox_max_rss_growth_mb: float = 64.0
@@ -175,7 +182,16 @@ class Settings:
             "sandbox_max_rss_growth_mb": _read(env, "SANDBOX_MAX_RSS_GROWTH_MB",
                                                cast_positive_float, 64.0),
             "sandbox_user": _read(env, "SANDBOX_USER", str, "nobody"),
-            "job_max_subjobs": _read(env, "JOB_MAX_SUBJOBS", cast_positive_int, 10_000),
+            "job_max_subjobs": _read(env, "JOB_MAX_SUBJOBS", cast_positive_int, 1_000),
+            "job_tree_max_jobs": _read(env, "JOB_TREE_MAX_JOBS", cast_positive_int, 1_000),
+            "job_max_depth": _read(env, "JOB_MAX_DEPTH", cast_positive_int, 10),
+            "job_max_log_bytes": _read(env, "JOB_MAX_LOG_BYTES", cast_positive_int, 1_000_000),
+            "log_line_max_chars": _read(env, "LOG_LINE_MAX_CHARS", cast_positive_int, 16_000),
+            "job_max_result_bytes": _read(env, "JOB_MAX_RESULT_BYTES", cast_positive_int,
+                                          1_000_000),
+            "job_max_args_bytes": _read(env, "JOB_MAX_ARGS_BYTES", cast_positive_int, 100_000),
+            "dispatch_project_inflight": _read(env, "DISPATCH_PROJECT_INFLIGHT",
+                                               cast_positive_int, 100),
             "odoo_timeout": _read(env, "ODOO_TIMEOUT", cast_positive_float, 30.0),
             "worker_threads": _read(env, "WORKER_THREADS", cast_positive_int, 4),
             "retention_days": _read(env, "RETENTION_DAYS", cast_positive_int, 30),

@@ -124,7 +124,7 @@ def _make_response(kind: str, result: Any) -> Response:
 @bp.route("/<token>", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
 def relay(token: str) -> Any:
     """Run the webhook trigger named by ``token`` with this request."""
-    from worker.executor import run_started
+    from worker.executor import run_started, write_log
 
     ctx = current_app.extensions["syncstudio.worker"]
     # One autocommit connection for the request's own statements, each atomic by itself.
@@ -143,22 +143,23 @@ def relay(token: str) -> Any:
         job = jobs.begin_job(conn, project_id=hook.project_id, task_id=hook.task_id,
                              trigger_id=hook.trigger_id, function="handle_webhook",
                              user=built.remote_addr)
-        jobs.insert_log(conn, job, f"{request.method} {request.path} from "
-                        f"{built.remote_addr}: "
-                        f"{built.data[:LOGGED_BODY].decode('utf-8', 'replace')}", type="data_in")
         project = ctx.projects.at_version(conn, hook.project_id, hook.version)
+        # Data lines go through write_log: it masks the project's secrets in them.
+        write_log(ctx, conn, job, project, f"{request.method} {request.path} from "
+                  f"{built.remote_addr}: "
+                  f"{built.data[:LOGGED_BODY].decode('utf-8', 'replace')}", type="data_in")
         outcome = run_started(ctx, job, project, call_args=(built,), conn=conn)
         if outcome.state == "failed":
             short = (outcome.error or "error").splitlines()[0][:200]
-            jobs.insert_log(conn, job, f"500: handler failed: {short}", type="data_out")
+            write_log(ctx, conn, job, project, f"500: handler failed: {short}", type="data_out")
             return _error(500, f"the webhook handler failed (job {job.id}): {short}")
         try:
             response = _make_response(hook.webhook_type, outcome.result)
         except (TypeError, ValueError) as exc:
-            jobs.insert_log(conn, job, f"500: cannot send the handler's return value: {exc}",
-                            type="data_out")
+            write_log(ctx, conn, job, project,
+                      f"500: cannot send the handler's return value: {exc}", type="data_out")
             return _error(500, "the webhook handler returned a value that cannot be sent: "
                           f"{exc}")
         body = response.get_data()[:LOGGED_BODY].decode("utf-8", "replace")
-        jobs.insert_log(conn, job, f"{response.status_code}: {body}", type="data_out")
+        write_log(ctx, conn, job, project, f"{response.status_code}: {body}", type="data_out")
         return response

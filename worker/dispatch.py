@@ -52,12 +52,15 @@ class Dispatcher:
     ``requeue_after`` is how long a message may stay unconsumed before the broker is asked
     whether it is lost; ``started_after`` (default: the same) is how long a job may run before
     its worker counts as dead. Keep the latter above the job wall-clock limit, or a slow job is
-    run a second time while the first run is still going.
+    run a second time while the first run is still going. ``per_project`` (None: no cap) is
+    how many jobs of one project may be queued or running at once; projects take turns.
     """
 
     def __init__(self, db: Database, actor: dramatiq.Actor, *, requeue_after: float = 300.0,
-                 interval: float = 0.2, started_after: float | None = None) -> None:
+                 interval: float = 0.2, started_after: float | None = None,
+                 per_project: int | None = None) -> None:
         self.db = db
+        self.per_project = per_project
         self.actor = actor
         self.requeue_after = requeue_after
         self.started_after = requeue_after if started_after is None else started_after
@@ -72,7 +75,7 @@ class Dispatcher:
         """Send every due pending job; returns how many were sent."""
         now = now or utcnow()
         with self.db.session() as session:
-            due = jobs.due_job_ids(session, now)
+            due = jobs.due_job_ids(session, now, per_project=self.per_project)
             # Claim only rows that are still pending: a second dispatcher (another poller, or
             # `syncstudio run` next to one) that read the same rows must not send them again.
             claimed = jobs.claim(session, due, now)

@@ -23,16 +23,16 @@ from connector import jobs
 from connector.connections import ClientPool
 from connector.errors import CodeError, SyncStudioError
 from connector.links import LinkStore, link_api
+from connector.masking import mask_data, masker
 from connector.settings import Settings
 from connector.store.crypto import SecretBox
 from connector.store.db import Database
-from connector.store.models import Job, utcnow
+from connector.store.models import LOG_LEVELS, LOG_TYPES, Job, utcnow
 from worker.project_cache import ProjectCache, ProjectRuntime
 from worker.retries import retry_delay
 from worker.runtime import (
     RetryableJobError,
     format_user_traceback,
-    mask_secrets,
     run_handler,
     run_isolated,
 )
@@ -47,8 +47,36 @@ _FINISH = update(_JOBS).where(_JOBS.c.id == bindparam("job_id")).values(
     traceback=bindparam("traceback"), next_attempt_at=bindparam("next_attempt_at"))
 
 
+#: Most characters of a job's error text and traceback kept in its row.
+ERROR_CHARS = 16_000
+TRACEBACK_CHARS = 64_000
+
+
 class JobLimitError(SyncStudioError):
-    """Raised when a job adds more sub-jobs than ``SYNCSTUDIO_JOB_MAX_SUBJOBS`` allows."""
+    """Raised when ``add_job`` would pass a bound on sub-jobs (per job, per tree, depth, size)."""
+
+
+class ResultError(SyncStudioError):
+    """A handler's return value that cannot be stored (not JSON, or too large)."""
+
+
+def cut_line(text: str, limit: int) -> str:
+    """``text`` cut to ``limit`` characters, with a note saying so."""
+    if len(text) <= limit:
+        return text
+    return (f"{text[:limit]} … [line cut: {len(text)} characters, the limit is {limit} "
+            "(SYNCSTUDIO_LOG_LINE_MAX_CHARS)]")
+
+
+def write_log(ctx: WorkerContext, conn: Connection, job: jobs.StartedJob | Job,
+              project: ProjectRuntime | None, message: str, *, level: str = "info",
+              type: str = "server") -> None:
+    """Append a log line written by the product itself (e.g. the webhook relay's data in/out),
+    with the project's secrets masked and the line cut to the configured length."""
+    if project is not None:
+        message = masker(project.secrets)(message)
+    jobs.insert_log(conn, job, cut_line(message, ctx.settings.log_line_max_chars),
+                    level=level, type=type)
 
 
 @dataclasses.dataclass
@@ -110,14 +138,35 @@ def run_started(ctx: WorkerContext, job: jobs.StartedJob, project: ProjectRuntim
     ``conn``, an autocommit connection the caller holds, records the end without checking out
     another one.
     """
-    levels: list[str] = []
+    settings = ctx.settings
+    mask = masker(project.secrets)
     added: list[int] = []
+    # What the log closure keeps between calls: log bytes written, whether the end of the
+    # allowance was reported, whether a warning (or worse) was logged.
+    written = {"bytes": 0, "cut": False, "warned": False}
 
     def log(message: Any, level: str = "info", type: str = "server") -> None:
+        # Masked here as well as in the sandbox: this side holds even if the sandbox's own
+        # masking was bypassed.
         level = str(level).lower()
-        levels.append(level)
+        level = level if level in LOG_LEVELS else "info"
+        type = type if type in LOG_TYPES else "server"
+        if level in WARNING_LEVELS:
+            written["warned"] = True
+        if written["cut"]:
+            return
+        text = cut_line(mask(str(message)), settings.log_line_max_chars)
+        size = len(text.encode("utf-8", "replace"))
         with ctx.db.autocommit.connect() as conn:
-            jobs.insert_log(conn, job, str(message), level=level, type=type)
+            if written["bytes"] + size > settings.job_max_log_bytes:
+                written["cut"] = written["warned"] = True
+                jobs.insert_log(conn, job, (
+                    f"log truncated: this job wrote more than {settings.job_max_log_bytes} bytes "
+                    "of log (SYNCSTUDIO_JOB_MAX_LOG_BYTES); later lines are dropped"),
+                    level="warning")
+                return
+            written["bytes"] += size
+            jobs.insert_log(conn, job, text, level=level, type=type)
 
     def log_transmission(recipient: Any, payload: Any) -> None:
         log(f"{recipient}: {payload}", "info", "data_out")
@@ -125,37 +174,115 @@ def run_started(ctx: WorkerContext, job: jobs.StartedJob, project: ProjectRuntim
     def add_job(func_name: str, priority: int = 10, eta: Any = None,
                 max_retries: int | None = None, description: str | None = None,
                 identity_key: str | None = None) -> Callable[..., int | None]:
+        # Checked here too: the sandbox checks first, but its messages are not to be trusted.
+        jobs.check_job_options(func_name, priority, eta, max_retries, description,
+                               identity_key)
+
         def delay(*args: Any, **kwargs: Any) -> int | None:
-            if len(added) >= ctx.settings.job_max_subjobs:
-                raise JobLimitError(f"a job may add at most {ctx.settings.job_max_subjobs} "
+            if len(added) >= settings.job_max_subjobs:
+                raise JobLimitError(f"a job may add at most {settings.job_max_subjobs} "
                                     "sub-jobs (SYNCSTUDIO_JOB_MAX_SUBJOBS)")
-            added.append(1)
+            depth = job.depth + 1
+            if depth > settings.job_max_depth:
+                raise JobLimitError(
+                    f"sub-jobs may nest at most {settings.job_max_depth} deep "
+                    f"(SYNCSTUDIO_JOB_MAX_DEPTH); this job is at depth {job.depth}")
+            args_json, kwargs_json = _encode_args(args, kwargs, mask,
+                                                  settings.job_max_args_bytes)
+            root_id = job.root_id or job.id
             with ctx.db.session() as session:
+                if jobs.tree_size(session, root_id) >= settings.job_tree_max_jobs:
+                    raise JobLimitError(
+                        f"a job tree (a root job and all its sub-jobs) may hold at most "
+                        f"{settings.job_tree_max_jobs} jobs (SYNCSTUDIO_JOB_TREE_MAX_JOBS); "
+                        f"the tree of job {root_id} is full")
                 child = jobs.record_job(
                     session, project_id=job.project_id, task_id=job.task_id,
-                    trigger_id=job.trigger_id, function=func_name, args=args, kwargs=kwargs,
-                    parent_id=job.id, priority=priority, eta=_eta(eta),
-                    max_retries=max_retries, description=description,
+                    trigger_id=job.trigger_id, function=func_name, args_json=args_json,
+                    kwargs_json=kwargs_json, parent_id=job.id, root_id=root_id, depth=depth,
+                    priority=priority, eta=_eta(eta), max_retries=max_retries,
+                    description=mask(description) if description else None,
                     identity_key=identity_key, user=job.user)
+                added.append(1)
                 return child.id if child is not None else None
         return delay
 
     try:
-        result = _run(ctx, job, project, call_args, log, log_transmission, add_job)
-    except RetryableJobError as exc:
-        # A webhook's request is not stored, so it cannot be replayed: the caller must call again.
-        delay = None if call_args is not None else retry_delay(
-            job.attempts, ctx.settings.retry_delays, job.max_retries)
-        outcome = _record_failure(ctx, job, project, exc, delay, now)
-    except Exception as exc:  # task code may raise anything; it fails the job, not the worker
-        outcome = _record_failure(ctx, job, project, exc, None, now)
-    else:
-        state = "done_warnings" if any(level in WARNING_LEVELS for level in levels) else "done"
-        _record_end(ctx, conn, job, state=state, result=result, now=now)
-        outcome = Outcome(state, result=result)
+        try:
+            result = _run(ctx, job, project, call_args, log, log_transmission, add_job)
+            result_json = _result_json(result, mask, settings.job_max_result_bytes,
+                                       webhook=call_args is not None)
+        except RetryableJobError as exc:
+            # A webhook's request is not stored, so it cannot be replayed: the caller must call
+            # again.
+            delay = None if call_args is not None else retry_delay(
+                job.attempts, settings.retry_delays, job.max_retries)
+            outcome = _record_failure(ctx, job, project, exc, delay, now)
+        except Exception as exc:  # task code may raise anything; it fails the job, not the worker
+            outcome = _record_failure(ctx, job, project, exc, None, now)
+        else:
+            state = "done_warnings" if written["warned"] else "done"
+            _record_end(ctx, conn, job, state=state, result_json=result_json, now=now)
+            outcome = Outcome(state, result=result)
+    except Exception as exc:
+        # Recording the end failed (a broken database, an error text that cannot be built):
+        # try once more with a fixed text, so that the job never stays started.
+        logger.exception("job %s: could not record its end", job.id)
+        error = f"the end of this job could not be recorded ({type(exc).__name__})"
+        with ctx.db.autocommit.connect() as own:
+            _finish(own, job, state="failed", error=error, now=now)
+        outcome = Outcome("failed", error=error)
     if added and ctx.wake_dispatcher is not None:
         ctx.wake_dispatcher()
     return outcome
+
+
+def _encode_args(args: tuple[Any, ...], kwargs: dict[str, Any], mask: Callable[[str], str],
+                 limit: int) -> tuple[str, str]:
+    """A sub-job's arguments as JSON, with secrets masked; refused when not JSON or too big."""
+    try:
+        args_json, kwargs_json = json.dumps(list(args)), json.dumps(kwargs)
+    except Exception as exc:  # noqa: BLE001 - TypeError, ValueError (huge int), RecursionError
+        raise JobLimitError(f"add_job: the arguments of a sub-job must be plain JSON data "
+                            f"(str, numbers, bool, None, lists and dicts): {exc}") from None
+    size = len(args_json) + len(kwargs_json)
+    if size > limit:
+        raise JobLimitError(f"add_job: the arguments are {size} bytes as JSON, more than the "
+                            f"limit of {limit} (SYNCSTUDIO_JOB_MAX_ARGS_BYTES); pass ids or "
+                            "keys and read the data in the sub-job")
+    if mask(args_json) != args_json:
+        args_json = json.dumps(mask_data(list(args), mask))
+    if mask(kwargs_json) != kwargs_json:
+        kwargs_json = json.dumps(mask_data(kwargs, mask))
+    return args_json, kwargs_json
+
+
+def _result_json(result: Any, mask: Callable[[str], str], limit: int, *,
+                 webhook: bool = False) -> str | None:
+    """The handler's return value as stored in the job row, secrets masked.
+
+    Raises :class:`ResultError` for a value that is not JSON data or too large: the job then
+    fails with that reason. A webhook's value is the answer to its caller (bytes, headers …):
+    when it is not JSON data, only its type is stored.
+    """
+    if result is None:
+        return None
+    try:
+        text = json.dumps(result)
+    except Exception as exc:  # noqa: BLE001 - TypeError, ValueError (huge int), RecursionError
+        if webhook:
+            return json.dumps(f"<a {type(result).__name__}, not stored>")
+        raise ResultError(f"the handler returned a value that cannot be stored as JSON ({exc}); "
+                          "return plain data: str, numbers, bool, None, lists and dicts of "
+                          "them") from None
+    if len(text) > limit:
+        raise ResultError(f"the handler's result is {len(text)} bytes as JSON, more than the "
+                          f"limit of {limit} (SYNCSTUDIO_JOB_MAX_RESULT_BYTES); keep large data "
+                          "elsewhere (e.g. in Odoo) and return a summary")
+    if mask(text) != text:
+        text = json.dumps(mask_data(result, mask))
+        text = mask(text)  # a secret outside strings (e.g. in a number) is masked all the same
+    return text
 
 
 def _eta(eta: Any) -> dt.datetime | None:
@@ -199,7 +326,7 @@ def _run(ctx: WorkerContext, job: jobs.StartedJob, project: ProjectRuntime,
 
 
 def _record_end(ctx: WorkerContext, conn: Connection | None, job: jobs.StartedJob, *,
-                state: str, result: Any, now: dt.datetime | None) -> None:
+                state: str, result_json: str | None, now: dt.datetime | None) -> None:
     """Record a successful run on ``conn``, or on a fresh connection if that one broke.
 
     ``conn`` was idle while the handler ran, maybe for minutes: the database may have closed
@@ -207,7 +334,7 @@ def _record_end(ctx: WorkerContext, conn: Connection | None, job: jobs.StartedJo
     """
     if conn is not None:
         try:
-            _finish(conn, job, state=state, result=result, now=now)
+            _finish(conn, job, state=state, result_json=result_json, now=now)
             return
         except DBAPIError as exc:
             if not exc.connection_invalidated:
@@ -215,19 +342,17 @@ def _record_end(ctx: WorkerContext, conn: Connection | None, job: jobs.StartedJo
             logger.warning("job %s: the database connection broke during the run; recording "
                            "its end on a new one", job.id)
     with ctx.db.autocommit.connect() as own:
-        _finish(own, job, state=state, result=result, now=now)
+        _finish(own, job, state=state, result_json=result_json, now=now)
 
 
 def _finish(session: Any, job: jobs.StartedJob, *, state: str, now: dt.datetime | None,
-            result: Any = None, error: str | None = None, traceback: str | None = None,
-            next_attempt_at: dt.datetime | None = None) -> None:
+            result_json: str | None = None, error: str | None = None,
+            traceback: str | None = None, next_attempt_at: dt.datetime | None = None) -> None:
     """Record the end of a run with one UPDATE."""
-    result_json = None
-    if result is not None:
-        try:
-            result_json = json.dumps(result)
-        except (TypeError, ValueError):
-            result_json = json.dumps(repr(result))
+    if error is not None and len(error) > ERROR_CHARS:
+        error = error[:ERROR_CHARS] + " … [cut]"
+    if traceback is not None and len(traceback) > TRACEBACK_CHARS:
+        traceback = traceback[:TRACEBACK_CHARS] + "\n… [cut]"
     session.execute(_FINISH, dict(
         job_id=job.id, state=state, finished_at=now or utcnow(), result_json=result_json,
         error=error, traceback=traceback, next_attempt_at=next_attempt_at))
@@ -235,14 +360,17 @@ def _finish(session: Any, job: jobs.StartedJob, *, state: str, now: dt.datetime 
 
 def _error_text(exc: BaseException, secrets: dict[str, str] | None = None) -> str:
     name = type(exc).__name__
-    message = mask_secrets(str(exc), secrets) if secrets else str(exc)
-    return f"{name}: {message}" if message else name
+    try:
+        message = str(exc)
+    except Exception:  # noqa: BLE001 - e.g. an int too large to print in its arguments
+        message = "(the message of this error cannot be shown)"
+    return f"{name}: {masker(secrets)(message)}" if message else name
 
 
 def _traceback(exc: BaseException, secrets: dict[str, str] | None = None) -> str:
     user_traceback = getattr(exc, "user_traceback", None)
     if user_traceback:
-        return str(user_traceback)
+        return masker(secrets)(str(user_traceback))
     if isinstance(exc, SyncStudioError) and not isinstance(exc, CodeError):
         return _error_text(exc, secrets)
     return format_user_traceback(exc, secrets)
@@ -258,13 +386,15 @@ def _record_failure(ctx: WorkerContext, job: jobs.StartedJob, project: ProjectRu
     retryable = isinstance(exc, RetryableJobError)
     with ctx.db.session() as session:
         if retryable:
-            jobs.insert_log(session, job, f"{error} (try {job.attempts})", level="warning",
-                            now=now)
+            jobs.insert_log(session, job, cut_line(f"{error} (try {job.attempts})",
+                                                   ctx.settings.log_line_max_chars),
+                            level="warning", now=now)
         if delay is None:
             if retryable and job.attempts > 1:
                 error = f"gave up after {job.attempts} tries: {error}"
             else:
-                jobs.insert_log(session, job, error, level="error", now=now)
+                jobs.insert_log(session, job, cut_line(error, ctx.settings.log_line_max_chars),
+                                level="error", now=now)
             logger.info("job %s failed: %s", job.id, error)
             _finish(session, job, state="failed", error=error, traceback=traceback, now=now)
             return Outcome("failed", error=error)

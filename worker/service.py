@@ -41,7 +41,8 @@ class Service:
         # does a started job count as lost.
         self.dispatcher = Dispatcher(
             self.db, self.actor, requeue_after=settings.requeue_after,
-            started_after=settings.started_after)
+            started_after=settings.started_after,
+            per_project=settings.dispatch_project_inflight)
         self.ctx.wake_dispatcher = self.dispatcher.wake
         self.poller = Poller(self.db, self.ctx.pool, batch_size=settings.batch_size,
                              interval=settings.poll_interval, on_jobs=self.dispatcher.wake,

@@ -161,7 +161,29 @@ def logs(project_name: str | None, task_name: str | None, trigger_name: str | No
     settings = load_settings()
     with open_db(settings).session() as session:
         rows = list(session.execute(query.order_by(Log.id.desc()).limit(limit)))
+        maskers = _maskers(session, settings, {line.project_id for line, *_ in rows})
     for line, proj, task_, trig in reversed(rows):
+        # Lines are masked when written; masked again here for lines written before a secret
+        # was set or changed.
+        message = maskers.get(line.project_id, str)(line.message)
         click.echo(f"{line.created_at:%Y-%m-%d %H:%M:%S} {line.level.upper():8} "
                    f"[{proj or '-'}/{task_ or '-'}/{trig or '-'} job {line.job_id}] "
-                   f"{line.message}")
+                   f"{message}")
+
+
+def _maskers(session: Any, settings: Any, project_ids: set[Any]) -> dict[Any, Any]:
+    """A secret masker per project of ``project_ids``."""
+    from connector.masking import masker
+    from connector.store.crypto import SecretBox
+    from connector.store.models import ProjectSecret
+
+    if not project_ids:
+        return {}
+    box = SecretBox.from_settings(settings)
+    values: dict[Any, list[str]] = {}
+    for project_id, value_enc in session.execute(
+            select(ProjectSecret.project_id, ProjectSecret.value_enc)
+            .where(ProjectSecret.project_id.in_(project_ids))):
+        if value_enc:
+            values.setdefault(project_id, []).append(box.decrypt(value_enc))
+    return {project_id: masker(secrets) for project_id, secrets in values.items()}

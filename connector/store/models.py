@@ -220,6 +220,8 @@ class Job(Base):
         Index("ix_job_identity", "identity_key", "state"),
         # Retention and the metrics' recent-jobs window scan finished jobs by time.
         Index("ix_job_state_finished", "state", "finished_at"),
+        # The bound on jobs per tree counts a tree's jobs by its root.
+        Index("ix_job_root", "root_id"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -231,6 +233,10 @@ class Job(Base):
     parent_id: Mapped[int | None] = mapped_column(
         ForeignKey("job.id", ondelete="SET NULL"), default=None
     )
+    #: The first job of this job's tree (None for a job that is a root itself).
+    root_id: Mapped[int | None] = mapped_column(Integer, default=None)
+    #: 0 for a root job, 1 for its sub-jobs, and so on.
+    depth: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     function: Mapped[str] = mapped_column(String(200))
     args_json: Mapped[str] = mapped_column(Text, default="[]")
     kwargs_json: Mapped[str] = mapped_column(Text, default="{}")

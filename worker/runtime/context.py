@@ -14,6 +14,7 @@ import logging
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from connector.jobs import check_job_options
 from worker.runtime import tools
 from worker.runtime.exceptions import (
     AccessError,
@@ -126,7 +127,16 @@ def base_context(*, env: Any, log: Callable[[str, str], None] | None = None,
     }
     context.update(tools.libraries())
     if add_job is not None:
-        def add_job_(func_name: str, **options: Any) -> Callable[..., Any]:
+        def add_job_(func_name: str, priority: Any = 10, eta: Any = None,
+                     max_retries: Any = None, description: Any = None,
+                     identity_key: Any = None) -> Callable[..., Any]:
+            # Checked before anything is queued, so a bad option raises at the call in task
+            # code with a message naming the option, instead of breaking the job's end.
+            check_job_options(func_name, priority, eta, max_retries, description, identity_key)
+            options = {key: value for key, value in (
+                ("priority", priority), ("eta", eta), ("max_retries", max_retries),
+                ("description", description), ("identity_key", identity_key))
+                if value is not None}
             return _pass_through(add_job(func_name, **options), str(func_name))
 
         add_job_.__name__ = add_job_.__qualname__ = "add_job"

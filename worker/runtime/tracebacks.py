@@ -12,12 +12,12 @@ import traceback
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from connector.masking import MASK, masker
 from worker.runtime.policy import source_of
 
 __all__ = ["MASK", "format_user_traceback", "is_user_filename", "mask_secrets", "secret_masker",
            "task_filename"]
 
-MASK = "**********"
 _USER_PREFIXES = ("<task", "<common", "<protected")
 _HASH_SUFFIX = re.compile(r"#[0-9a-f]{12}>\Z")
 
@@ -32,36 +32,15 @@ def is_user_filename(filename: str) -> bool:
     return filename.startswith(_USER_PREFIXES)
 
 
-def _secret_values(secrets: Mapping[str, Any] | Iterable[Any] | None) -> list[str]:
-    if not secrets:
-        return []
-    values = secrets.values() if isinstance(secrets, Mapping) else secrets
-    result = []
-    for value in values:
-        reveal = getattr(value, "reveal", None)
-        text = reveal() if callable(reveal) else value
-        if isinstance(text, str) and text:
-            result.append(text)
-    # Longest first, so a secret containing another is masked whole.
-    return sorted(result, key=len, reverse=True)
-
-
 def mask_secrets(text: str, secrets: Mapping[str, Any] | Iterable[Any] | None) -> str:
-    """``text`` with every secret value replaced by ``**********``."""
-    return secret_masker(secrets)(text)
+    """``text`` with every secret value (in any spelling :mod:`connector.masking` knows)
+    replaced by ``**********``."""
+    return masker(secrets)(text)
 
 
 def secret_masker(secrets: Mapping[str, Any] | Iterable[Any] | None) -> Callable[[str], str]:
-    """A function masking the values of ``secrets`` in a text (values sorted once)."""
-    values = _secret_values(secrets)
-
-    def mask(text: str) -> str:
-        for value in values:
-            if value in text:
-                text = text.replace(value, MASK)
-        return text
-
-    return mask
+    """A function masking the values of ``secrets`` in a text (one regex, cached per set)."""
+    return masker(secrets)
 
 
 def _frames(exc: BaseException) -> list[str]:
@@ -83,7 +62,10 @@ def _frames(exc: BaseException) -> list[str]:
 
 
 def _describe(exc: BaseException) -> str:
-    message = str(exc)
+    try:
+        message = str(exc)
+    except Exception:  # noqa: BLE001 - e.g. an int too large to print in its arguments
+        message = "(the message of this error cannot be shown)"
     return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
 
 
