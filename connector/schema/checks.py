@@ -9,7 +9,7 @@ from __future__ import annotations
 import ast
 from collections.abc import Iterable
 from types import SimpleNamespace
-from typing import Any
+from typing import Any, cast
 
 from pydantic import ValidationError
 
@@ -37,16 +37,22 @@ def validate_project(loaded: Loaded, source: str = "project") -> ProjectSpec:
     return spec
 
 
-def validate_trigger(kind: str, item: dict[str, Any], where: str) -> AnyTrigger:
-    """One trigger of ``kind`` (as a project file writes it); errors start with ``where``."""
+def validate_trigger(kind: str, item: dict[str, Any], where: str,
+                     task: tuple[str, str] | None = None) -> AnyTrigger:
+    """One trigger of ``kind`` (as a project file writes it) of ``task`` (name, code); errors
+    start with ``where`` and are those an import gives, in the same order."""
     model = TRIGGER_MODELS[kind]
     try:
         trigger = model.model_validate(item)
     except ValidationError as exc:
         raise_problems(problems_of(exc, model, prefix=("_",)), base=where, strip=1)
-    raise_problems([Problem(("_", *p.path), p.message) for p in trigger_problems(kind, trigger)],
-                   base=where, strip=1)
-    return trigger  # type: ignore[return-value]
+    typed = cast(AnyTrigger, trigger)
+    found = [Problem(("_", *p.path), p.message) for p in trigger_problems(kind, typed)]
+    reason = handler_problem(kind, *task) if task is not None else None
+    if reason:
+        found.append(Problem(("_",), reason))
+    raise_problems(found, base=where, strip=1)
+    return typed
 
 
 def defined_handlers(code: str) -> set[str] | None:
@@ -74,7 +80,8 @@ def trigger_problems(kind: str, trigger: AnyTrigger) -> list[Problem]:
     if not isinstance(trigger, DbTrigger):
         return []
     if trigger.condition == "time" and not trigger.date_field:
-        return [Problem((), "a timed condition (condition: time) needs date_field")]
+        return [Problem((), "'date_field' is required: a timed condition fires when that "
+                                "date or datetime field's value passes")]
     rule = rules.Rule.from_trigger(SimpleNamespace(
         id=0, model=trigger.model, condition=trigger.condition, domain=trigger.domain,
         before_domain=trigger.before_domain, watched_fields=trigger.watched_fields,
