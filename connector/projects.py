@@ -21,7 +21,7 @@ import yaml
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from connector.errors import CodeError, ProjectFileError
+from connector.errors import CodeError, ProjectFileError, SecretKeyError
 from connector.schema import ENV_RE, Loaded, ProjectSpec, load, validate_project
 from connector.schema.models import TRIGGER_NAME_RE, AnyTrigger
 from connector.store.crypto import SecretBox
@@ -35,7 +35,8 @@ from connector.store.models import (
 )
 
 __all__ = ["TRIGGER_NAME_RE", "Plan", "ProjectImporter", "button_data_json", "dump_yaml",
-           "export_project", "load_file", "new_webhook_token", "parse", "plan_import"]
+           "env_value", "export_project", "load_file", "new_webhook_token", "parse",
+           "plan_import", "validate"]
 
 LIMIT_KEYS = ("cpu_seconds", "memory_mb", "wall_seconds")
 
@@ -75,7 +76,7 @@ def validate(data: Mapping[str, Any]) -> ProjectSpec:
     return validate_project(loaded)
 
 
-def _env_value(value: str | None, where: str, environ: Mapping[str, str]) -> str | None:
+def env_value(value: str | None, where: str, environ: Mapping[str, str]) -> str | None:
     """Resolve ``${ENV}`` from the environment; plain strings are taken as they are."""
     if value is None:
         return None
@@ -161,7 +162,7 @@ def plan_import(session: Session, spec: ProjectSpec, box: SecretBox, *, prune: b
 
     details = _diff({k: old.get(k) for k in ("active", "odoo", "limits")},
                     {k: new.get(k) for k in ("active", "odoo", "limits")})
-    password = _env_value(spec.odoo.password, "odoo.password", environ) if spec.odoo else None
+    password = env_value(spec.odoo.password, "odoo.password", environ) if spec.odoo else None
     if password is not None and not _same_secret(
             box, project.connection.password_enc if project and project.connection else None,
             password):
@@ -185,7 +186,7 @@ def plan_import(session: Session, spec: ProjectSpec, box: SecretBox, *, prune: b
 
     stored = {s.key: s for s in project.secrets} if project else {}
     for key, source in spec.secrets.items():
-        value = _env_value(source, f"secrets.{key}", environ)
+        value = env_value(source, f"secrets.{key}", environ)
         if key not in stored:
             plan.changes.append(Change("+", f"secret {key}",
                                        [f"value from {source}"] if source else []))
@@ -238,9 +239,7 @@ def _same_secret(box: SecretBox, encrypted: str | None, value: str) -> bool:
         return False
     try:
         return box.decrypt(encrypted) == value
-    except ProjectFileError:
-        return False
-    except Exception:  # a value the current key cannot read is replaced
+    except SecretKeyError:  # a value the current key cannot read is replaced
         return False
 
 
@@ -303,7 +302,7 @@ class ProjectImporter:
         odoo = spec.odoo
         assert odoo is not None
         url = odoo.url.rstrip("/")
-        password = _env_value(odoo.password, "odoo.password", self.environ)
+        password = env_value(odoo.password, "odoo.password", self.environ)
         conn_name = f"{odoo.login}@{url}/{odoo.database}"
         conn = self.session.scalar(select(OdooConnection).where(OdooConnection.name == conn_name))
         if conn is None:
@@ -331,7 +330,7 @@ class ProjectImporter:
     def _secrets(self, project: Project, spec: ProjectSpec, prune: bool) -> None:
         existing = {s.key: s for s in project.secrets}
         for key, source in spec.secrets.items():
-            value = _env_value(source, f"secrets.{key}", self.environ)
+            value = env_value(source, f"secrets.{key}", self.environ)
             secret = existing.pop(key, None)
             if secret is None:
                 secret = ProjectSecret(key=key)
@@ -374,6 +373,7 @@ class ProjectImporter:
                 trigger.task.triggers.remove(trigger)
                 self.session.delete(trigger)
             for task in existing.values():
+                project.tasks.remove(task)  # delete-orphan: the row goes at the flush
                 self.session.delete(task)
 
 

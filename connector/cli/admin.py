@@ -105,9 +105,11 @@ def project_import(file: str, check: bool, dry_run: bool, prune: bool) -> None:
             click.echo(plan.render())
             click.echo(f"dry run, nothing written: {plan.summary()}")
             return
-        importer.apply(spec, prune=prune)
+        proj = importer.apply(spec, prune=prune)
+        totals = (f"it has {len(proj.tasks)} task(s), "
+                  f"{sum(len(t.triggers) for t in proj.tasks)} trigger(s)")
     click.echo(plan.render())
-    click.echo(f"imported {plan.summary()}")
+    click.echo(f"imported {plan.summary()}; {totals}")
     if info is not None:
         click.echo(f"Odoo {info.get('server_version')} reached as {info.get('user')}")
 
@@ -116,14 +118,14 @@ def check_against_odoo(session: Any, box: Any, spec: Any, loaded: Any) -> dict[s
     """Log in to the project's Odoo and check its DB triggers there (None: no Odoo to check)."""
     from connector.connections import connection_params
     from connector.odoo import make_client
-    from connector.projects import _env_value
+    from connector.projects import env_value
     from connector.schema import db_triggers, odoo_problems, raise_problems
     from connector.store.models import Project
 
     if spec.odoo is not None:
         odoo = spec.odoo
         params = {"url": odoo.url, "database": odoo.database, "login": odoo.login,
-                  "password": _env_value(odoo.password, "odoo.password", os.environ) or "",
+                  "password": env_value(odoo.password, "odoo.password", os.environ) or "",
                   "protocol": odoo.protocol, "timeout": odoo.timeout}
     else:
         row = session.scalar(select(Project).where(Project.name == spec.name))

@@ -9,6 +9,7 @@ anything is constructed.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -38,6 +39,19 @@ class Loaded:
             if path[:end] in self.lines:
                 return self.lines[path[:end]]
         return None
+
+
+class _Loader(yaml.SafeLoader):
+    """YAML 1.2's booleans: only true/false. YAML 1.1 also reads yes/no/on/off as booleans,
+    so ``name: Off`` would silently become False."""
+
+
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:bool"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+_Loader.add_implicit_resolver("tag:yaml.org,2002:bool",
+                              re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+                              list("tTfF"))
 
 
 def _expanded_size(root: yaml.Node) -> tuple[int, int]:
@@ -99,7 +113,7 @@ def load(text: str, source: str = "YAML") -> Loaded:
     Refuses documents whose aliases would add more than ``ALIAS_ALLOWANCE + ALIAS_FACTOR ×``
     the document's own nodes.
     """
-    loader = yaml.SafeLoader(text)
+    loader = _Loader(text)
     try:
         node = loader.get_single_node()
         if node is None:

@@ -287,3 +287,9 @@ def test_recursive_aliases_and_merge_keys():
     loaded = load("base: &b {mode: full}\nit:\n  <<: *b\n  extra: 1\n")
     assert loaded.data["it"] == {"mode": "full", "extra": 1}
     assert loaded.lines[("it", "extra")] == 4
+
+
+def test_only_true_and_false_are_booleans():
+    # YAML 1.1 reads Off/yes/no as booleans: a task named Off would become False.
+    assert load("name: Off\nb: yes\nc: true\nd: FALSE\n").data == {
+        "name": "Off", "b": "yes", "c": True, "d": False}
