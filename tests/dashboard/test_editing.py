@@ -492,3 +492,35 @@ def test_alias_bomb_as_button_data_is_refused_at_once(dev, ids, sqlite_db):
     assert response.status_code == 302
     assert trigger_named(sqlite_db, "SHARED").data == {
         "base": {"mode": "full"}, "one": {"mode": "full"}, "two": {"mode": "full"}}
+
+
+def test_dashboard_checks_a_db_trigger_against_the_project_s_odoo(dev, ids, sqlite_db, settings,
+                                                                   odoo_sim):
+    from connector.store.models import OdooConnection
+
+    give_handle_db(sqlite_db, ids["Setup"])
+    with sqlite_db.session() as session:
+        conn = OdooConnection(name="sim", url=odoo_sim.url, database=odoo_sim.database,
+                              login="admin", protocol="jsonrpc",
+                              password_enc=SecretBox.from_settings(settings).encrypt("admin"))
+        session.get(Project, ids["project"]).connection = conn
+    before = state(sqlite_db, ids["project"])
+    for form, message in [
+        ({"model": "res.partnr", "condition": "create"},
+         "D.model: model 'res.partnr' does not exist in Odoo — did you mean 'res.partner'?"),
+        ({"model": "res.partner", "condition": "write", "watched_fields": "emial"},
+         "D.watched_fields[0]: field 'emial' does not exist on res.partner — did you mean "
+         "'email'?"),
+        ({"model": "res.partner", "condition": "create", "domain": "[('is_compny', '=', 1)]"},
+         "D.domain: field 'is_compny' does not exist on res.partner — did you mean "
+         "'is_company'?"),
+    ]:
+        response = dev.post(f"/dashboard/tasks/{ids['Setup']}/triggers",
+                            data={"kind": "db", "trigger_name": "D", **form})
+        assert response.status_code == 400, form
+        assert flash_error(text(response)) == message
+    assert state(sqlite_db, ids["project"]) == before
+    response = dev.post(f"/dashboard/tasks/{ids['Setup']}/triggers", data={
+        "kind": "db", "trigger_name": "D", "model": "res.partner", "condition": "write",
+        "watched_fields": "email"})
+    assert response.status_code == 302
