@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pathlib
 import socket
 import subprocess
 import sys
@@ -224,6 +225,8 @@ tasks:
     code: |
       def handle_db(records):
           pass
+      def handle_button():
+          pass
     triggers:
       db:
         - {{trigger_name: EMAIL, model: res.partner, condition: write, watched_fields: [email]}}
@@ -288,3 +291,131 @@ def test_run_and_web_say_how_to_create_the_first_manager(tmp_path):
         process.send_signal(signal.SIGINT)
         process.wait(timeout=30)
     assert FIRST_USER_HINT not in log.read_text()
+
+
+# --------------------------------------------------------------------------- issue 14
+DB_PROJECT = """
+name: Checked
+odoo: {{url: "{url}", database: {database}, login: admin, password: admin, protocol: jsonrpc}}
+tasks:
+  - name: Watch
+    code: |
+      def handle_db(records):
+          pass
+    triggers:
+      db:
+        - {{trigger_name: ON_PARTNER, model: {model}, condition: {condition},
+           watched_fields: [{watched}], date_field: {date_field}}}
+"""
+
+
+def write_db_project(tmp_path, odoo_sim, model="res.partner", condition="write",
+                     watched="email", date_field="null"):
+    path = tmp_path / "db.yml"
+    path.write_text(DB_PROJECT.format(url=odoo_sim.url, database=odoo_sim.database, model=model,
+                                      condition=condition, watched=watched,
+                                      date_field=date_field))
+    return str(path)
+
+
+def export_text(runner, name):
+    result = runner.invoke(main, ["project", "export", name])
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def test_misspelt_triggers_key_is_refused_and_deletes_nothing(runner, tmp_path, odoo_sim,
+                                                               settings):
+    path = write_db_project(tmp_path, odoo_sim)
+    assert runner.invoke(main, ["project", "import", path]).exit_code == 0, "first import"
+    with Database(settings.database_url).session() as session:  # a task made in the dashboard
+        from connector.store.models import Task
+        project = session.scalar(select(Project))
+        session.add(Task(project_id=project.id, name="Made in the dashboard", code=""))
+    before = export_text(runner, "Checked")
+    text = pathlib.Path(path).read_text().replace("    triggers:", "    trigers:")
+    pathlib.Path(path).write_text(text)
+    line = one_line_error(runner.invoke(main, ["project", "import", path]))
+    assert line == ("Error: tasks[0]: unknown key 'trigers' (line 9) — did you mean "
+                    "'triggers'?")
+    assert export_text(runner, "Checked") == before
+
+
+@pytest.mark.parametrize("change,message", [
+    ({"model": "res.partnr"},
+     "tasks[0].triggers.db[0].model: model 'res.partnr' does not exist in Odoo — did you mean "
+     "'res.partner'? (line 11)"),
+    ({"watched": "emial"},
+     "tasks[0].triggers.db[0].watched_fields[0]: field 'emial' does not exist on res.partner "
+     "— did you mean 'email'? (line 12)"),
+    ({"condition": "time", "date_field": "name"},
+     "tasks[0].triggers.db[0].date_field: field 'name' of res.partner is a char field; a timed "
+     "condition needs a date or datetime field (line 12)"),
+])
+def test_triggers_are_checked_against_odoo_unless_no_check(runner, tmp_path, odoo_sim, settings,
+                                                          change, message):
+    path = write_db_project(tmp_path, odoo_sim, **change)
+    line = one_line_error(runner.invoke(main, ["project", "import", path]))
+    assert line == f"Error: {message}"
+    with Database(settings.database_url).session() as session:
+        assert session.scalar(select(Project)) is None
+    result = runner.invoke(main, ["project", "import", "--no-check", path])
+    assert result.exit_code == 0, result.output
+
+
+def test_dry_run_prints_the_plan_and_import_keeps_what_only_the_database_has(
+        runner, tmp_path, odoo_sim, settings):
+    path = write_db_project(tmp_path, odoo_sim)
+    result = runner.invoke(main, ["project", "import", "--dry-run", path])
+    assert result.exit_code == 0, result.output
+    assert "+ task 'Watch'" in result.output
+    assert "+ db trigger ON_PARTNER of task 'Watch'" in result.output
+    assert "dry run, nothing written: project 'Checked': 2 created" in result.output
+    with Database(settings.database_url).session() as session:
+        assert session.scalar(select(Project)) is None
+    assert runner.invoke(main, ["project", "import", path]).exit_code == 0
+    text = pathlib.Path(path).read_text()
+    smaller = text[:text.index("    triggers:")] + "      def handle_button():\n          pass\n"
+    pathlib.Path(path).write_text(smaller.replace("- name: Watch", "- name: Other"))
+    result = runner.invoke(main, ["project", "import", "--dry-run", path])
+    assert result.output.splitlines()[1:] == [
+        "+ task 'Other'",
+        "= db trigger ON_PARTNER of task 'Watch'",
+        "= task 'Watch'",
+        "dry run, nothing written: project 'Checked': 1 created, 2 kept; only in the database, "
+        "kept: db trigger ON_PARTNER of task 'Watch', task 'Watch' (--prune deletes them)"]
+    result = runner.invoke(main, ["project", "import", path])
+    assert result.exit_code == 0, result.output
+    assert "ON_PARTNER" in export_text(runner, "Checked")
+    result = runner.invoke(main, ["project", "import", "--prune", path])
+    assert "imported project 'Checked': 2 deleted; it has 1 task(s), 0 trigger(s)" \
+        in result.output, result.output
+    exported = export_text(runner, "Checked")
+    assert "ON_PARTNER" not in exported and "Watch" not in exported and "Other" in exported
+
+
+def test_schema_command_prints_a_json_schema_the_demo_projects_satisfy(runner):
+    import json
+
+    import jsonschema
+    import yaml
+
+    result = runner.invoke(main, ["project", "schema"])
+    assert result.exit_code == 0, result.output
+    schema = json.loads(result.output)
+    jsonschema.Draft202012Validator.check_schema(schema)
+    for path in sorted(pathlib.Path("connector/demo").glob("*.yml")):
+        jsonschema.validate(yaml.safe_load(path.read_text()), schema)
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate({"name": "x", "parms": {}}, schema)
+
+
+def test_alias_bomb_project_file_is_refused_in_one_line(runner, tmp_path):
+    # 416 and 518 bytes took +72 MB, and a MemoryError, before the bound.
+    levels = "\n".join(f"l{i}: &l{i} [" + ", ".join([f"*l{i - 1}"] * 9) + "]"
+                       for i in range(1, 9))
+    path = tmp_path / "bomb.yml"
+    path.write_text(f"name: bomb\nl0: &l0 [lol]\n{levels}\n")
+    assert len(path.read_text()) < 600
+    line = one_line_error(runner.invoke(main, ["project", "import", "--no-check", str(path)]))
+    assert "YAML aliases (*name) would expand" in line

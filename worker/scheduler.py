@@ -13,48 +13,16 @@ import logging
 import threading
 from collections.abc import Callable
 
-from dateutil.relativedelta import relativedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from connector import jobs, retention
+from connector.schedule import INTERVAL_UNITS as UNITS  # noqa: F401 - the old name
+from connector.schedule import next_run_after
 from connector.store.db import Database
 from connector.store.models import FINISHED_STATES, Job, Project, Task, Trigger, utcnow
 
 logger = logging.getLogger("syncstudio.scheduler")
-
-UNITS = {
-    "minutes": lambda n: relativedelta(minutes=n),
-    "hours": lambda n: relativedelta(hours=n),
-    "days": lambda n: relativedelta(days=n),
-    "weeks": lambda n: relativedelta(weeks=n),
-    "months": lambda n: relativedelta(months=n),
-}
-
-
-def next_run_after(anchor: dt.datetime, interval: int, unit: str,
-                   now: dt.datetime) -> dt.datetime:
-    """The first time ``anchor + k * interval`` (k ≥ 1) that is later than ``now``.
-
-    Months are added from the anchor each time (not step by step) so that the 31st stays the
-    last day of the month instead of drifting to the 28th.
-    """
-    if interval <= 0:
-        raise ValueError("interval must be above 0")
-    step = UNITS[unit]
-    k = 1
-    if unit != "months":
-        span = (anchor + step(interval)) - anchor
-        if now > anchor:
-            # Jump close to now in one go: a trigger of every minute down for a year must not
-            # loop half a million times.
-            k = max(1, int((now - anchor) / span))
-    candidate = anchor + step(interval * k)
-    while candidate <= now:
-        k += 1
-        candidate = anchor + step(interval * k)
-    return candidate
-
 
 class Scheduler:
     """Records jobs of due cron triggers; part of the poller process and of ``syncstudio run``."""

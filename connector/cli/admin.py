@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 import sys
 from typing import Any
 
@@ -80,28 +82,63 @@ def project() -> None:
 @project.command("import")
 @click.argument("file", type=click.Path(dir_okay=False))
 @click.option("--check/--no-check", default=True, show_default=True,
-              help="Log in to the project's Odoo before saving; refuse the file if that fails.")
+              help="Check the triggers against the project's Odoo (models, fields) and log in "
+                   "before saving; --no-check skips only what needs Odoo.")
+@click.option("--dry-run", is_flag=True, help="Print what would change; write nothing.")
+@click.option("--prune", is_flag=True,
+              help="Delete tasks, triggers, params and secrets the file no longer has.")
 @one_line_errors
-def project_import(file: str, check: bool) -> None:
-    """Create or update a project from a YAML FILE."""
-    from connector.connections import connection_params
-    from connector.projects import ProjectImporter, load_file
+def project_import(file: str, check: bool, dry_run: bool, prune: bool) -> None:
+    """Create or update a project from a YAML FILE (prints the plan it applies)."""
+    from connector.projects import ProjectImporter, load_file, validate
     from connector.store.crypto import SecretBox
 
     data = load_file(file)
+    spec = validate(data)
     settings = load_settings()
     box = SecretBox.from_settings(settings)
     with open_db(settings).session() as session:
-        proj = ProjectImporter(session, box, check_code=code_check).import_data(data)
-        tasks = len(proj.tasks)
-        triggers = sum(len(t.triggers) for t in proj.tasks)
-        name = proj.name
-        if check and proj.connection is not None:
-            # Inside the transaction: a wrong password or an unreachable Odoo saves nothing.
-            info = probe_connection(connection_params(proj.connection, box))
-    click.echo(f"project {name!r} imported: {tasks} task(s), {triggers} trigger(s)")
-    if check and data.get("odoo"):
+        importer = ProjectImporter(session, box, check_code=code_check)
+        plan = importer.plan(spec, prune=prune)
+        info = check_against_odoo(session, box, spec, data.loaded) if check else None
+        if dry_run:
+            click.echo(plan.render())
+            click.echo(f"dry run, nothing written: {plan.summary()}")
+            return
+        proj = importer.apply(spec, prune=prune)
+        totals = (f"it has {len(proj.tasks)} task(s), "
+                  f"{sum(len(t.triggers) for t in proj.tasks)} trigger(s)")
+    click.echo(plan.render())
+    click.echo(f"imported {plan.summary()}; {totals}")
+    if info is not None:
         click.echo(f"Odoo {info.get('server_version')} reached as {info.get('user')}")
+
+
+def check_against_odoo(session: Any, box: Any, spec: Any, loaded: Any) -> dict[str, Any] | None:
+    """Log in to the project's Odoo and check its DB triggers there (None: no Odoo to check)."""
+    from connector.connections import connection_params
+    from connector.odoo import make_client
+    from connector.projects import env_value
+    from connector.schema import db_triggers, odoo_problems, raise_problems
+    from connector.store.models import Project
+
+    if spec.odoo is not None:
+        odoo = spec.odoo
+        params = {"url": odoo.url, "database": odoo.database, "login": odoo.login,
+                  "password": env_value(odoo.password, "odoo.password", os.environ) or "",
+                  "protocol": odoo.protocol, "timeout": odoo.timeout}
+    else:
+        row = session.scalar(select(Project).where(Project.name == spec.name))
+        if row is None or row.connection is None:
+            return None
+        params = connection_params(row.connection, box)
+    client = make_client(**params)
+    try:
+        info = client.test_connection()
+        raise_problems(odoo_problems(client, db_triggers(spec)), loaded)
+    finally:
+        client.close()
+    return info
 
 
 @main.group()
@@ -141,6 +178,15 @@ def project_export(name: str, output: Any) -> None:
     with open_db(settings).session() as session:
         proj = find_project(session, name)
         output.write(dump_yaml(export_project(proj)))
+
+
+@project.command("schema")
+@one_line_errors
+def project_schema() -> None:
+    """Print the JSON Schema of project files (for editors' YAML validation)."""
+    from connector.schema import json_schema
+
+    click.echo(json.dumps(json_schema(), indent=2))
 
 
 @main.group()

@@ -150,7 +150,16 @@ def test_developer_adds_a_cron_trigger(dev, ids, sqlite_db):
     assert (row.interval, row.interval_unit, row.next_run_at) == (1, "days", None)
 
 
+def give_handle_db(db, task_id):
+    """The fixture's Setup task runs buttons and cron; a DB trigger needs handle_db too."""
+    from connector.store.models import Task
+
+    with db.session() as session:
+        session.get(Task, task_id).code += "def handle_db(records):\n    pass\n"
+
+
 def test_developer_adds_db_triggers(dev, ids, sqlite_db):
+    give_handle_db(sqlite_db, ids["Setup"])
     assert dev.post(f"/dashboard/tasks/{ids['Setup']}/triggers", data={
         "kind": "db", "trigger_name": "ON_EMAIL_CHANGED", "model": "res.partner",
         "condition": "write", "domain": "[('is_company', '=', False)]",
@@ -198,9 +207,9 @@ BAD_TRIGGERS = [
     ({"kind": "button", "trigger_name": "X" * 201}, "A trigger name is an identifier"),
     ({"kind": "email", "trigger_name": "MAILED"}, "one of cron, db, webhook, button"),
     ({"trigger_name": "NO_KIND"}, "one of cron, db, webhook, button"),
-    ({"kind": "button", "trigger_name": "B", "data": "{mode: [full"}, "neither JSON nor YAML"),
+    ({"kind": "button", "trigger_name": "B", "data": "{mode: [full"}, "not valid YAML"),
     ({"kind": "button", "trigger_name": "B", "data": "when: 2024-01-01"},
-     "neither JSON nor YAML"),
+     "only JSON's types"),
     ({"kind": "cron", "trigger_name": "C", "interval": "0"}, "C.interval: must be 1 or more"),
     ({"kind": "cron", "trigger_name": "C", "interval": "often"},
      "C.interval: must be a whole number"),
@@ -209,14 +218,13 @@ BAD_TRIGGERS = [
     ({"kind": "cron", "trigger_name": "C", "next_run_at": "tomorrow"},
      "C.next_run_at: not a date and time"),
     ({"kind": "db", "trigger_name": "D", "condition": "create"}, "D: 'model' is required"),
-    ({"kind": "db", "trigger_name": "D", "model": "res.partner"},
-     "D.condition: must be one of create, write"),
+    ({"kind": "db", "trigger_name": "D", "model": "res.partner"}, "D: 'condition' is required"),
     ({"kind": "db", "trigger_name": "D", "model": "res.partner", "condition": "sometimes"},
      "D.condition: must be one of create, write"),
     ({"kind": "db", "trigger_name": "D", "model": "res.partner", "condition": "create",
       "domain": "is_company"}, "D.domain: not a valid domain"),
     ({"kind": "db", "trigger_name": "D", "model": "res.partner", "condition": "create",
-      "before_domain": "'x'"}, "D.before_domain: a domain must be a list"),
+      "before_domain": "'x'"}, "D.before_domain: not a valid domain: a domain is a list"),
     ({"kind": "db", "trigger_name": "D", "model": "mail.activity", "condition": "time"},
      "D: 'date_field' is required"),
     ({"kind": "db", "trigger_name": "D", "model": "mail.activity", "condition": "time",
@@ -224,7 +232,7 @@ BAD_TRIGGERS = [
     ({"kind": "db", "trigger_name": "D", "model": "mail.activity", "condition": "time",
       "date_field": "date_deadline", "delay_unit": "weeks"}, "D.delay_unit: must be one of"),
     ({"kind": "db", "trigger_name": "D", "model": "mail.activity", "condition": "time",
-      "date_field": "date_deadline", "when": "during"}, "D.when: must be one of before, after"),
+      "date_field": "date_deadline", "when": "during"}, "D.when: must be one of after, before"),
     ({"kind": "db", "trigger_name": "D", "model": "x" * 201, "condition": "create"},
      "D.model: at most 200 characters"),
     ({"kind": "webhook", "trigger_name": "W", "type": "xml"}, "W.type: must be one of json, form"),
@@ -411,3 +419,108 @@ def test_a_new_task_and_button_run_from_the_dashboard(dev, ids, sqlite_db, worke
     assert job.state == "done", job.error
     page = text(dev.get(response.headers["Location"]))
     assert "new task ran with [1, 2]" in page and ">done<" in page
+
+
+SETUP_CODE = """def handle_button(data=None):
+    pass
+def handle_cron():
+    pass
+"""
+FILE = """name: Same
+tasks:
+  - name: Setup
+    code: |
+      def handle_button(data=None):
+          pass
+      def handle_cron():
+          pass
+    triggers:
+      {kind}:
+        - {item}
+"""
+
+
+@pytest.mark.parametrize("form", [
+    {"kind": "db", "model": "res.partner", "condition": "create", "domain": "[1, 2]"},
+    {"kind": "db", "model": "res.partner", "condition": "sometimes"},
+    {"kind": "db", "model": "res.partner", "condition": "create"},  # no handle_db
+    {"kind": "db", "model": "mail.activity", "condition": "time"},
+    {"kind": "webhook", "type": "xml"},  # no handle_webhook either, but the type comes first
+    {"kind": "cron", "interval_unit": "dayz"},
+])
+def test_dashboard_and_file_refuse_the_same_trigger_with_the_same_message(dev, ids, sqlite_db,
+                                                                        settings, form):
+    import json
+
+    from connector.errors import ProjectFileError
+    from connector.projects import ProjectImporter, parse
+
+    fields = {k: v for k, v in form.items() if k != "kind"}
+    response = dev.post(f"/dashboard/tasks/{ids['Setup']}/triggers",
+                        data={**form, "trigger_name": "D"})
+    assert response.status_code == 400
+    shown = flash_error(text(response))
+    item = json.dumps({"trigger_name": "D", **fields})
+    with sqlite_db.session() as session, pytest.raises(ProjectFileError) as info:
+        ProjectImporter(session, SecretBox.from_settings(settings)) \
+            .import_data(parse(FILE.format(kind=form["kind"], item=item)))
+    in_file = re.sub(r" \(line \d+\)", "", str(info.value))
+    prefix = f"tasks[0].triggers.{form['kind']}[0]"
+    assert in_file.startswith(prefix) and shown.startswith("D")
+    assert in_file[len(prefix):] == shown[1:], (in_file, shown)
+
+
+def test_alias_bomb_as_button_data_is_refused_at_once(dev, ids, sqlite_db):
+    # 378 bytes stored 152 MB and took the trigger page 40 s to render before the bound.
+    levels = "\n".join(f"l{i}: &l{i} [" + ", ".join([f"*l{i - 1}"] * 9) + "]"
+                       for i in range(1, 8))
+    bomb = f"l0: &l0 [lol]\n{levels}\n"
+    assert len(bomb) < 400
+    before = state(sqlite_db, ids["project"])
+    response = dev.post(f"/dashboard/tasks/{ids['Setup']}/triggers",
+                        data={"kind": "button", "trigger_name": "BOMB", "data": bomb})
+    assert response.status_code == 400
+    assert "YAML aliases (*name) would expand" in flash_error(text(response))
+    setup = trigger_named(sqlite_db, "SETUP")
+    response = dev.post(f"/dashboard/triggers/{setup.id}/data", data={"data": bomb})
+    assert "YAML aliases (*name) would expand" in text(response) or response.status_code == 302
+    assert state(sqlite_db, ids["project"]) == before
+    # A few shared values stay welcome.
+    response = dev.post(f"/dashboard/tasks/{ids['Setup']}/triggers", data={
+        "kind": "button", "trigger_name": "SHARED",
+        "data": "base: &b {mode: full}\none: *b\ntwo: *b"})
+    assert response.status_code == 302
+    assert trigger_named(sqlite_db, "SHARED").data == {
+        "base": {"mode": "full"}, "one": {"mode": "full"}, "two": {"mode": "full"}}
+
+
+def test_dashboard_checks_a_db_trigger_against_the_project_s_odoo(dev, ids, sqlite_db, settings,
+                                                                   odoo_sim):
+    from connector.store.models import OdooConnection
+
+    give_handle_db(sqlite_db, ids["Setup"])
+    with sqlite_db.session() as session:
+        conn = OdooConnection(name="sim", url=odoo_sim.url, database=odoo_sim.database,
+                              login="admin", protocol="jsonrpc",
+                              password_enc=SecretBox.from_settings(settings).encrypt("admin"))
+        session.get(Project, ids["project"]).connection = conn
+    before = state(sqlite_db, ids["project"])
+    for form, message in [
+        ({"model": "res.partnr", "condition": "create"},
+         "D.model: model 'res.partnr' does not exist in Odoo — did you mean 'res.partner'?"),
+        ({"model": "res.partner", "condition": "write", "watched_fields": "emial"},
+         "D.watched_fields[0]: field 'emial' does not exist on res.partner — did you mean "
+         "'email'?"),
+        ({"model": "res.partner", "condition": "create", "domain": "[('is_compny', '=', 1)]"},
+         "D.domain: field 'is_compny' does not exist on res.partner — did you mean "
+         "'is_company'?"),
+    ]:
+        response = dev.post(f"/dashboard/tasks/{ids['Setup']}/triggers",
+                            data={"kind": "db", "trigger_name": "D", **form})
+        assert response.status_code == 400, form
+        assert flash_error(text(response)) == message
+    assert state(sqlite_db, ids["project"]) == before
+    response = dev.post(f"/dashboard/tasks/{ids['Setup']}/triggers", data={
+        "kind": "db", "trigger_name": "D", "model": "res.partner", "condition": "write",
+        "watched_fields": "email"})
+    assert response.status_code == 302

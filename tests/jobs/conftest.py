@@ -14,6 +14,8 @@ tasks:
     code: |
       def handle_cron():
           log("tick")
+      def handle_button():
+          log("pressed")
     triggers:
       cron: [{trigger_name: EVERY_HOUR, interval: 1, interval_unit: hours}]
       button: [{trigger_name: PRESS}]

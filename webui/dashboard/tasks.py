@@ -14,7 +14,7 @@ from sqlalchemy.sql import ColumnElement
 
 from connector import jobs as job_rules
 from connector.errors import CodeError
-from connector.projects import DELAY_UNITS, INTERVAL_UNITS, WEBHOOK_TYPES
+from connector.schema import DELAY_UNITS, INTERVAL_UNITS, WEBHOOK_TYPES, WHEN
 from connector.store.models import DB_CONDITIONS, Job, Project, Task, Trigger, utcnow
 from webui.auth import role_required
 from webui.dashboard import bp, database, get_or_404
@@ -23,7 +23,7 @@ from webui.dashboard.projects import render_project, webhook_url
 NAME_LENGTH = 200  # the width of Task.name and Trigger.trigger_name
 #: The choices of the new-trigger forms: the values a project file accepts.
 CHOICES = {"interval_unit": INTERVAL_UNITS, "delay_unit": DELAY_UNITS, "type": WEBHOOK_TYPES,
-           "condition": DB_CONDITIONS, "when": ("after", "before")}
+           "condition": DB_CONDITIONS, "when": WHEN}
 
 
 class Refused(Exception):

@@ -15,9 +15,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from connector import jobs
-from connector.errors import ProjectFileError
-from connector.projects import TRIGGER_NAME_RE, ProjectImporter, new_webhook_token
+from connector.errors import OdooError, ProjectFileError
 from connector.projects import button_data_json as parse_button_data
+from connector.projects import fill_trigger as copy_trigger
+from connector.projects import new_webhook_token
+from connector.schema import TRIGGER_NAME_RE, Problem, odoo_problems, raise_problems, safe_load
+from connector.schema import validate_trigger as check_trigger
+from connector.schema.models import DbTrigger
 from connector.store.crypto import SecretBox
 from connector.store.models import TRIGGER_KINDS, PollCursor, Task, Trigger
 from webui.auth import role_required
@@ -149,18 +153,52 @@ def form_item(kind: str, name: str) -> dict[str, Any]:
         item["delay"] = _whole_number(item["delay"], f"{name}.delay", 0)
     if "watched_fields" in item:
         item["watched_fields"] = item["watched_fields"].replace(",", " ").split()
+    if "data" in item:  # JSON or YAML text, aliases bounded as in project files
+        try:
+            item["data"] = safe_load(item["data"], f"{name}.data")
+        except ProjectFileError as exc:
+            raise Refused(str(exc)) from None
     return item
 
 
 def fill_trigger(session: Session, row: Trigger, item: dict[str, Any]) -> None:
-    """Check ``item`` and copy it onto ``row`` with the rules of a project file's import."""
-    importer = ProjectImporter(session, SecretBox.from_settings(current_app.config["SETTINGS"]))
+    """Check ``item`` with the project file's schema and checks, and copy it onto ``row``.
+
+    The same checks as an import, Odoo's included when the project has a connection, so a
+    trigger refused in a file is refused here with the same message.
+    """
+    item = dict(item)
+    next_run_at = item.pop("next_run_at", None)
+    task = row.task if row.task is not None else session.get(Task, row.task_id)
     try:
-        importer.fill_trigger(row, item, row.trigger_name)
+        spec = check_trigger(row.kind, item, row.trigger_name,
+                             (task.name, task.code) if task is not None else None)
+        problems: list[Problem] = []
+        connection = task.project.connection if task is not None else None
+        if isinstance(spec, DbTrigger) and connection is not None:
+            problems += odoo_check(connection, spec)
+        raise_problems(problems, base=row.trigger_name, strip=1)
     except ProjectFileError as exc:
         raise Refused(str(exc)) from None
-    if "next_run_at" in item:
-        row.next_run_at = _utc(item["next_run_at"], f"{row.trigger_name}.next_run_at")
+    except OdooError as exc:
+        raise Refused(f"{row.trigger_name}: cannot check the trigger against the project's "
+                      f"Odoo: {exc}") from None
+    copy_trigger(row, spec)
+    if next_run_at:
+        row.next_run_at = _utc(next_run_at, f"{row.trigger_name}.next_run_at")
+
+
+def odoo_check(connection: Any, spec: DbTrigger) -> list[Problem]:
+    """The import's checks of a DB trigger against the project's Odoo (models, fields)."""
+    from connector.connections import connection_params
+    from connector.odoo import make_client
+
+    box = SecretBox.from_settings(current_app.config["SETTINGS"])
+    client = make_client(**connection_params(connection, box))
+    try:
+        return odoo_problems(client, [(("_",), spec)])
+    finally:
+        client.close()
 
 
 def new_trigger(session: Session, task: Task, kind: str, name: str) -> Trigger:
