@@ -67,6 +67,8 @@ class ModuleFacade(Opaque):
     """
 
     __slots__ = ("_label", "_values")
+    _label: str
+    _values: dict[str, Any]
 
     def __init__(self, label: str, values: dict[str, Any]) -> None:
         object.__setattr__(self, "_label", label)
@@ -140,7 +142,7 @@ class Grants:
         for module in self.granted:
             modules.update(COMPANIONS.get(module, ()))
         self.modules = frozenset(modules)
-        parents = set()
+        parents: set[str] = set()
         for module in self.modules:
             parts = module.split(".")
             parents.update(".".join(parts[:i]) for i in range(1, len(parts)))
@@ -205,7 +207,7 @@ class Grants:
         values: dict[str, Any] = {}
         if module in ALWAYS:
             library = _context_libraries()[module]
-            values.update({name: library[name] for name in library.keys()})
+            values.update({name: library[name] for name in library})
         wanted = self.granted.get(module)
         if module in KNOWN:
             known = KNOWN[module]()
@@ -228,7 +230,7 @@ class Grants:
         return values
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def grants(entries: tuple[str, ...]) -> Grants:
     """The parsed allow-list ``entries``.
 

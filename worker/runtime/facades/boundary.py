@@ -56,6 +56,9 @@ class ProtectedFunction(Opaque):
     """A function of protected code as task code sees it: called through the boundary."""
 
     __slots__ = ("_func", "_mask", "_name")
+    _func: types.FunctionType
+    _mask: Mask | None
+    _name: str
 
     def __init__(self, func: types.FunctionType, name: str, mask: Mask | None) -> None:
         object.__setattr__(self, "_func", func)
@@ -89,6 +92,8 @@ class Unavailable(Opaque):
     """What task code finds under a name protected code defined but cannot share."""
 
     __slots__ = ("_kind", "_name")
+    _kind: str
+    _name: str
 
     def __init__(self, name: str, kind: str) -> None:
         object.__setattr__(self, "_name", name)
@@ -149,8 +154,5 @@ def export(name: str, value: Any, mask: Mask | None) -> Any:
     try:
         return outbound(value, mask, name)
     except (TypeError, ValueError):
-        if isinstance(value, type):
-            kind = "a class"
-        else:
-            kind = f"a {type(value).__name__} object"
+        kind = "a class" if isinstance(value, type) else f"a {type(value).__name__} object"
         return Unavailable(name, kind)

@@ -130,8 +130,9 @@ def plain(value: Any, *, mask: Mask | None = None, objects: bool = False,
             memo[key] = result
             return result
         if isinstance(item, (set, frozenset)):
-            base = set if isinstance(item, set) else frozenset
-            result = base(copy(v, depth + 1) for v in base.__iter__(item))
+            items = set.__iter__(item) if isinstance(item, set) else frozenset.__iter__(item)
+            copies = [copy(v, depth + 1) for v in items]
+            result = set(copies) if isinstance(item, set) else frozenset(copies)
             memo[key] = result
             return result
         if objects:

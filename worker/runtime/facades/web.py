@@ -149,7 +149,7 @@ def build_exceptions() -> dict[str, Any]:
 # --------------------------------------------------------------------------------------------
 
 
-class Headers(dict):  # type: ignore[type-arg]
+class Headers(dict[str, str]):
     """Response headers: a plain dict whose look-ups ignore case, as HTTP wants."""
 
     def _key(self, key: Any) -> Any:
@@ -177,6 +177,14 @@ class Response(Opaque):
 
     __slots__ = ("_content", "_elapsed", "_encoding", "_headers", "_reason", "_status",
                  "_text", "_url")
+    _content: bytes
+    _elapsed: datetime.timedelta
+    _encoding: str | None
+    _headers: dict[str, str]
+    _reason: str
+    _status: int
+    _text: str | None
+    _url: str
 
     def __init__(self, status_code: int, reason: str, url: str, headers: Mapping[str, str],
                  content: bytes, encoding: str | None,
@@ -250,7 +258,8 @@ class Response(Opaque):
         if self._text is None:
             encoding = self._encoding
             if encoding is None and self._content:
-                encoding = (chardet.detect(self._content) or {}).get("encoding")
+                detected = chardet.detect(self._content) if chardet is not None else None
+                encoding = (detected or {}).get("encoding")
             try:
                 text = str(self._content, encoding or "utf-8", errors="replace")
             except LookupError:

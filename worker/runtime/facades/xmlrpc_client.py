@@ -72,6 +72,8 @@ class _Method(Opaque):
     """``proxy.name``: call it, or go on to ``proxy.name.sub``."""
 
     __slots__ = ("_name", "_proxy")
+    _name: str
+    _proxy: xmlrpc.client.ServerProxy
 
     def __init__(self, proxy: xmlrpc.client.ServerProxy, name: str) -> None:
         object.__setattr__(self, "_proxy", proxy)
@@ -108,6 +110,8 @@ class _Proxy(Opaque):
     """A connection to an XML-RPC server: ``proxy.method(*args)``."""
 
     __slots__ = ("_proxy", "_uri")
+    _proxy: xmlrpc.client.ServerProxy
+    _uri: str
 
     def __init__(self, proxy: xmlrpc.client.ServerProxy, uri: str) -> None:
         object.__setattr__(self, "_proxy", proxy)
