@@ -207,13 +207,15 @@ def test_odoo_client_is_kept_per_connection_and_dropped_after_a_failure(
 
 
 def test_tenants_never_share_a_process(pool: SandboxPool) -> None:
-    # Module state reachable from protected code (a class-level dict of an allowed module)
-    # stays with the tenant that changed it: another tenant gets a fresh process.
-    protected = "from xmlrpc.client import Marshaller\nDISPATCH = Marshaller.dispatch\n"
-    mark = code("DISPATCH['mark'] = 1\nreturn 'mark' in DISPATCH")
-    look = code("return 'mark' in DISPATCH")
+    # Module state reachable from protected code (a class-level dict an operator granted by
+    # name) stays with the tenant that changed it: another tenant gets a fresh process.
+    protected = ("from xmlrpc.client import Marshaller as _Marshaller\n"
+                 "def mark():\n    _Marshaller.dispatch['mark'] = 1\n    return look()\n"
+                 "def look():\n    return 'mark' in _Marshaller.dispatch\n")
+    mark = code("return mark()")
+    look = code("return look()")
     common = dict(limits=LIMITS, protected_code=protected, handler="handle_cron",
-                  allowlist=("xmlrpc.client",))
+                  allowlist=("xmlrpc.client:Marshaller",))
     assert pool.run(connection=counting_client, task_code=mark, **common) is True
     (first,) = pool.pids
     # Same tenant: same process, and it does see what its own earlier job did.

@@ -1,8 +1,11 @@
 """The evaluation context of user code, and how the code layers are stacked.
 
 ``protected`` code runs first (with ``secrets`` and ``import``), then ``common`` code, then the
-task's code. Each layer gets fresh globals holding the base context (SPEC §4) plus every name
-not starting with ``_`` that the layers above defined; ``secrets`` is never passed down. Functions
+task's code. Each layer gets fresh globals holding the base context plus every name not
+starting with ``_`` that the layers above defined; ``secrets`` is never passed down. What
+protected code shares crosses an explicit boundary (:mod:`worker.runtime.facades.boundary`):
+its functions are called with plain-data copies of their arguments and give back plain data
+with secrets masked, and their exceptions leave as fresh ones with a masked message. Functions
 of an upper layer keep their own globals, so they still see ``secrets`` when task code calls
 them, while task code cannot read those globals back (``__globals__``, ``__closure__`` and frames
 are refused by the sandbox policy).
@@ -23,6 +26,7 @@ from worker.runtime.exceptions import (
     UserError,
     ValidationError,
 )
+from worker.runtime.facades.boundary import export
 from worker.runtime.namespace import Namespace
 from worker.runtime.policy import compile_code, layer_globals
 from worker.runtime.tracebacks import secret_masker
@@ -156,6 +160,7 @@ def run_layers(base: Mapping[str, Any], layers: Iterable[tuple[str, str, str]], 
     user code raises while it runs.
     """
     allowed = tuple(allowlist)
+    mask = secret_masker(secrets) if secrets else None
     exported: dict[str, Any] = {}
     namespace: dict[str, Any] = {}
     for where, source, filename in layers:
@@ -172,5 +177,7 @@ def run_layers(base: Mapping[str, Any], layers: Iterable[tuple[str, str, str]], 
                 continue
             if name in base and base[name] is value:
                 continue
-            exported[name] = value
+            # What protected code shares crosses the boundary (plain data, facades, wrapped
+            # functions); common code is a Developer's, like task code, and is shared as is.
+            exported[name] = export(name, value, mask) if where == "protected" else value
     return namespace

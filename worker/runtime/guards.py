@@ -25,8 +25,7 @@ from worker.runtime.exceptions import SandboxViolation
 
 __all__ = [
     "BLOCKED_ATTRIBUTES", "LAYERS", "PUBLIC_PRIVATE_ATTRIBUTE", "USER_MODULE", "LogPrinter",
-    "allow_name_attribute", "allowed_module", "check_value", "guarded_write", "layer_globals",
-    "safe_getattr",
+    "allow_name_attribute", "check_value", "guarded_write", "layer_globals", "safe_getattr",
 ]
 
 LAYERS = ("protected", "common", "task")
@@ -67,11 +66,6 @@ def allow_name_attribute(cls: type) -> type:
     return cls
 
 
-def allowed_module(name: str, allowlist: Iterable[str]) -> bool:
-    """True if module ``name`` is in the allow-list or is a submodule of an allowed package."""
-    return any(name == allowed or name.startswith(allowed + ".") for allowed in allowlist)
-
-
 def check_where(where: str) -> None:
     """Refuse a layer name other than protected, common and task."""
     if where not in LAYERS:
@@ -85,22 +79,25 @@ def _refuse(message: str) -> SandboxViolation:
     return SandboxViolation(message)
 
 
-def check_value(value: Any, allowlist: tuple[str, ...], what: str) -> Any:
-    """Refuse values that would open a way out (modules outside the allow-list, frames …)."""
+def check_value(value: Any, what: str) -> Any:
+    """Refuse values that would open a way out (modules, frames, guard-undoing callables …).
+
+    No module object is ever handed to user code: ``import`` gives facades
+    (:mod:`worker.runtime.facades`), so a module reached any other way is refused.
+    """
     if id(value) in _FORBIDDEN_VALUES:
         raise _refuse(f"{what} is not available in the sandbox")
     if isinstance(value, types.ModuleType):
-        if not allowed_module(value.__name__, allowlist):
-            raise _refuse(f"{what} is a module outside the import allow-list")
-    elif isinstance(value, _FORBIDDEN_TYPES) or (
+        raise _refuse(f"{what} is a module; modules are not available in the sandbox (import "
+                      "gives protected code the facades of the import allow-list)")
+    if isinstance(value, _FORBIDDEN_TYPES) or (
             isinstance(value, type) and issubclass(value, string.Formatter)):
         raise _refuse(f"{what} is not available in the sandbox")
     return value
 
 
-def safe_getattr(obj: Any, name: Any, default: Any = _RAISE, *,
-                 allowlist: tuple[str, ...] = ()) -> Any:
-    """``getattr`` for user code: no private names, frames, format paths or foreign modules."""
+def safe_getattr(obj: Any, name: Any, default: Any = _RAISE) -> Any:
+    """``getattr`` for user code: no private names, frames, format paths or modules."""
     if type(name) is not str:
         raise TypeError("attribute name must be a string")
     if name.startswith("_") and not (name == PUBLIC_PRIVATE_ATTRIBUTE
@@ -121,16 +118,20 @@ def safe_getattr(obj: Any, name: Any, default: Any = _RAISE, *,
     if name == "obj" and isinstance(obj, BaseException):
         # AttributeError.obj is the object a lookup failed on, possibly a runtime internal.
         raise _refuse('"obj" of exceptions is not accessible in the sandbox')
-    if isinstance(obj, types.ModuleType) and not allowed_module(obj.__name__, allowlist):
-        raise _refuse(f"module {obj.__name__!r} is outside the import allow-list")
+    if isinstance(obj, types.ModuleType):
+        raise _refuse(f"module {obj.__name__!r} is not available in the sandbox")
     try:
         value = getattr(obj, name)
+    except SandboxViolation as exc:
+        if default is _RAISE:
+            raise SandboxViolation(str(exc)) from None
+        return default
     except AttributeError as exc:
         if default is _RAISE:
             # Raise a fresh error: the interpreter's one carries ``obj`` and a traceback.
             raise AttributeError(str(exc)) from None
         return default
-    return check_value(value, allowlist, f'"{name}"')
+    return check_value(value, f'"{name}"')
 
 
 def _is_user_object(obj: Any) -> bool:
@@ -206,18 +207,28 @@ _SAFE_EXCEPTIONS = tuple(
 
 
 def _make_import(allowlist: tuple[str, ...]) -> Callable[..., Any]:
+    from worker.runtime.facades import grants
+
+    granted = grants(allowlist)
+
     def guarded_import(name: str, globals: Any = None, locals: Any = None,
                        fromlist: Any = (), level: int = 0) -> Any:
         if level != 0:
             raise ImportError("relative imports are not allowed")
-        if not allowed_module(name, allowlist):
-            raise ImportError(f"module {name!r} is not in the import allow-list")
-        module = builtins.__import__(name, None, None, fromlist, 0)
-        # ``from m import x`` reads x with a plain getattr after this returns: check it here.
-        for item in fromlist or ():
-            if item != "*" and hasattr(module, item):
-                check_value(getattr(module, item), allowlist, f"{name}.{item}")
-        return module
+        name = str(name)
+        refused = granted.refusal(name)
+        if refused:
+            raise ImportError(refused)
+        if fromlist:
+            facade = granted.facade(name)
+            allowed = granted.names(name)
+            for item in fromlist:
+                if item not in allowed:
+                    raise ImportError(f"cannot import {item!r} from {name}: the import "
+                                      f"allow-list grants {', '.join(sorted(allowed))}")
+            return facade
+        # ``import a.b`` binds ``a``: its facade holds the facade of ``a.b``.
+        return granted.facade(name.split(".")[0])
 
     return guarded_import
 
@@ -231,23 +242,20 @@ def layer_globals(where: str, *, emit_print: Callable[[str], None],
     check_where(where)
     allowed = tuple(allowlist)
 
-    def getattr_guard(obj: Any, name: str, default: Any = _RAISE) -> Any:
-        return safe_getattr(obj, name, default, allowlist=allowed)
-
     def user_getattr(obj: Any, name: str, *default: Any) -> Any:
         if len(default) > 1:
             raise TypeError("getattr expected at most 3 arguments")
-        return safe_getattr(obj, name, *default, allowlist=allowed)
+        return safe_getattr(obj, name, *default)
 
     def user_hasattr(obj: Any, name: str) -> bool:
         try:
-            safe_getattr(obj, name, allowlist=allowed)
+            safe_getattr(obj, name)
         except AttributeError:
             return False
         return True
 
     def getitem_guard(obj: Any, key: Any) -> Any:
-        return check_value(obj[key], allowed, "item")
+        return check_value(obj[key], "item")
 
     safe_builtins: dict[str, Any] = {name: getattr(builtins, name)
                                      for name in _SAFE_BUILTIN_NAMES + _SAFE_EXCEPTIONS}
@@ -262,7 +270,7 @@ def layer_globals(where: str, *, emit_print: Callable[[str], None],
         "__builtins__": safe_builtins,
         "__name__": USER_MODULE,
         "__metaclass__": type,
-        "_getattr_": getattr_guard,
+        "_getattr_": safe_getattr,
         "_getitem_": getitem_guard,
         "_getiter_": iter,
         "_iter_unpack_sequence_": guarded_iter_unpack_sequence,

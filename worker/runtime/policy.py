@@ -9,8 +9,9 @@ separate, resource-limited process (:mod:`worker.runtime.isolation`).
 
 Layers (``where``):
 
-* ``protected`` – written by Managers; may ``import`` modules of the operator's allow-list and
-  sees ``secrets``;
+* ``protected`` – written by Managers; sees ``secrets`` and may ``import`` what the operator's
+  allow-list grants, which gives narrow facades of the modules (:mod:`worker.runtime.facades`),
+  checked here name by name;
 * ``common`` and ``task`` – no ``import``, no ``secrets``.
 
 Private names (``_helper``) may be defined and used in every layer: they are how upper layers
@@ -33,12 +34,12 @@ from RestrictedPython import compile_restricted_exec
 from RestrictedPython.transformer import INSPECT_ATTRIBUTES, RestrictingNodeTransformer
 
 from connector.errors import CodeError
+from worker.runtime.facades import grants
 from worker.runtime.guards import (
     BLOCKED_ATTRIBUTES,
     LAYERS,
     PUBLIC_PRIVATE_ATTRIBUTE,
     USER_MODULE,
-    allowed_module,
     check_where,
     layer_globals,
     safe_getattr,
@@ -105,26 +106,32 @@ class SandboxTransformer(RestrictingNodeTransformer):
             return
         super().check_name(node, name, allow_magic_methods)
 
-    def _check_modules(self, node: ast.AST, names: list[str]) -> None:
+    def _check_import(self, node: ast.AST, module: str, names: list[str] | None) -> None:
         if self.where != "protected":
             self.error(node, "import is only allowed in protected code; ask a Manager to import "
                              "the module there and expose what you need")
             return
-        for name in names:
-            if not allowed_module(name, self.allowlist):
-                allowed = ", ".join(self.allowlist) or "none"
-                self.error(node, f"module {name!r} is not in the import allow-list "
-                                 f"(allowed: {allowed})")
+        granted = grants(self.allowlist)
+        refused = granted.refusal(module)
+        if refused:
+            self.error(node, refused)
+            return
+        allowed = granted.names(module)
+        for name in names or ():
+            if name != "*" and name not in allowed:
+                self.error(node, f"{module}.{name} is not in the import allow-list; {module} "
+                                 f"grants {', '.join(sorted(allowed)) or 'nothing'}")
 
     def visit_Import(self, node: ast.Import) -> Any:
-        self._check_modules(node, [alias.name for alias in node.names])
+        for alias in node.names:
+            self._check_import(node, alias.name, None)
         return super().visit_Import(node)
 
     def visit_ImportFrom(self, node: ast.ImportFrom) -> Any:
         if node.level:
             self.error(node, "relative imports are not allowed")
         else:
-            self._check_modules(node, [node.module or ""])
+            self._check_import(node, node.module or "", [alias.name for alias in node.names])
         return super().visit_ImportFrom(node)
 
     def visit_Attribute(self, node: ast.Attribute) -> Any:

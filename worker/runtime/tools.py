@@ -32,7 +32,8 @@ import dateutil.tz
 from worker.runtime.namespace import Namespace, module_proxy
 
 __all__ = [
-    "DEFAULT_SERVER_DATETIME_FORMAT", "DEFAULT_SERVER_DATE_FORMAT", "get_lang", "html2plaintext",
+    "DEFAULT_SERVER_DATETIME_FORMAT", "DEFAULT_SERVER_DATE_FORMAT", "get_lang", "gettz",
+    "html2plaintext",
     "libraries", "timezone", "type2str", "url2base64", "url2bin",
 ]
 
@@ -47,6 +48,21 @@ def timezone(name: str) -> zoneinfo.ZoneInfo:
         return zoneinfo.ZoneInfo(str(name))
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
         raise ValueError(f"unknown time zone {name!r}") from None
+
+
+_TZ_NAME = re.compile(r"[A-Za-z0-9_+-]+(/[A-Za-z0-9_+-]+)*\Z")
+
+
+def gettz(name: str | None = None) -> Any:
+    """``dateutil.tz.gettz`` by IANA name only (``'Europe/Berlin'``, ``'UTC'``, ``'EST5EDT'``).
+
+    dateutil also takes file paths, which would tell task code which files exist.
+    """
+    if name is None or name == "":
+        return dateutil.tz.gettz()
+    if not isinstance(name, str) or not _TZ_NAME.match(name) or len(name) > 64:
+        raise ValueError(f"gettz() takes a time zone name such as 'Europe/Berlin', not {name!r}")
+    return dateutil.tz.gettz(name)
 
 
 def url2bin(url: str | None) -> bytes | None:
@@ -164,7 +180,8 @@ def libraries() -> dict[str, Any]:
             "parser": module_proxy(dateutil.parser, ["parse", "isoparse", "ParserError"]),
             "relativedelta": module_proxy(dateutil.relativedelta, [
                 "relativedelta", "MO", "TU", "WE", "TH", "FR", "SA", "SU"]),
-            "tz": module_proxy(dateutil.tz, ["gettz", "tzutc", "tzoffset", "tzlocal", "UTC"]),
+            "tz": module_proxy(dateutil.tz, ["tzutc", "tzoffset", "tzlocal", "UTC"],
+                               gettz=gettz),
             "rrule": module_proxy(dateutil.rrule, [
                 "rrule", "rruleset", "rrulestr", "YEARLY", "MONTHLY", "WEEKLY", "DAILY",
                 "HOURLY", "MINUTELY", "SECONDLY", "MO", "TU", "WE", "TH", "FR", "SA", "SU"]),
