@@ -31,7 +31,8 @@ def projects() -> Any:
 
 def webhook_url(token: str | None) -> str:
     """The full URL of a webhook trigger, as callers must use it."""
-    base = current_app.config["SETTINGS"].base_url.rstrip("/")
+    settings = current_app.config["SETTINGS"]
+    base = (settings.webhook_base_url or settings.base_url).rstrip("/")
     return f"{base}/webhooks/{token}" if token else ""
 
 
