@@ -46,7 +46,7 @@ csrf = CSRFProtect()
 login_manager = LoginManager()
 # Per client address; in memory of each web process (a shared storage is one setting away).
 limiter = Limiter(get_remote_address, default_limits=[], storage_uri="memory://",
-                  headers_enabled=True)
+                  headers_enabled=False)
 LOCKOUT = "syncstudio.lockout"
 login_manager.login_view = "auth.login"
 login_manager.login_message = "Please log in to see the dashboard."
