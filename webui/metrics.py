@@ -166,12 +166,13 @@ def _cursors(conn: Connection, now: dt.datetime) -> list[tuple[str, str, float, 
     ).all())
     if not watched:
         return []
-    # Named by url/database, never by the connection's name, which may hold its login.
-    places = {row.id: f"{row.url}/{row.database}" for row in conn.execute(
-        select(_CONNECTIONS.c.id, _CONNECTIONS.c.url, _CONNECTIONS.c.database))}
-    shared = {place for place in places.values() if list(places.values()).count(place) > 1}
-    names = {key: f"{place}#{key}" if place in shared else place
-             for key, place in places.items()}
+    # Named by the connection's name, except the name a project file's import makes up,
+    # login@url/db, which would publish the login: that one is shown as url/db.
+    names = {}
+    for key, name, login, url, database in conn.execute(
+            select(_CONNECTIONS.c.id, _CONNECTIONS.c.name, _CONNECTIONS.c.login,
+                   _CONNECTIONS.c.url, _CONNECTIONS.c.database)):
+        names[key] = f"{url}/{database}" if name == f"{login}@{url}/{database}" else name
     stamps = {(connection_id, model): (updated, polled)
               for connection_id, model, updated, polled in conn.execute(
                   select(_CURSORS.c.connection_id, _CURSORS.c.model, _CURSORS.c.updated_at,

@@ -203,7 +203,7 @@ def pool() -> HandlerPool:
         settings = app.config["SETTINGS"]
         found = app.extensions.setdefault(POOL, HandlerPool(
             settings.webhook_threads, settings.webhook_queue, settings.webhook_timeout))
-    return found  # type: ignore[no-any-return]
+    return found
 
 
 def _busy() -> Response:
@@ -227,9 +227,9 @@ def relay(token: str) -> Any:
 def _run_handler(ctx: Any, job: Any, project: Any, built: HttpRequest) -> Any:
     from worker.executor import run_started
 
-    # Its own connection: the request may have given up waiting and closed its one.
-    with ctx.db.autocommit.connect() as conn:
-        return run_started(ctx, job, project, call_args=(built,), conn=conn)
+    # No connection held while the handler runs: twenty slow handlers must not drain the
+    # pool that /health and the dashboard need too.
+    return run_started(ctx, job, project, call_args=(built,))
 
 
 def _relay(token: str) -> Any:
@@ -251,11 +251,16 @@ def _relay(token: str) -> Any:
         if not handlers.reserve():
             return _busy()
         try:
-            return _start(ctx, conn, hook, built, handlers)
+            return _start(ctx, conn, hook, built, handlers)  # closes conn before waiting
         except BaseException:
             if not getattr(request, "_syncstudio_submitted", False):
                 handlers.release()
             raise
+
+
+def _log_out(ctx: Any, job: Any, message: str) -> None:
+    with ctx.db.autocommit.connect() as conn:
+        jobs.insert_log(conn, job, message, type="data_out")
 
 
 def _start(ctx: Any, conn: Any, hook: _Hook, built: HttpRequest, handlers: HandlerPool) -> Any:
@@ -270,24 +275,23 @@ def _start(ctx: Any, conn: Any, hook: _Hook, built: HttpRequest, handlers: Handl
     project = ctx.projects.at_version(conn, hook.project_id, hook.version)
     request._syncstudio_submitted = True  # type: ignore[attr-defined]
     future = handlers.submit(_run_handler, ctx, job, project, built)
+    conn.close()  # given back to the pool while the handler runs; reopened for the answer
     try:
         outcome = future.result(timeout=handlers.timeout)
     except FutureTimeout:
-        jobs.insert_log(conn, job, f"504: the handler did not answer within "
-                        f"{handlers.timeout:g} s", type="data_out")
+        _log_out(ctx, job, f"504: the handler did not answer within {handlers.timeout:g} s")
         return _error(504, f"the webhook handler did not answer within "
                       f"{handlers.timeout:g} s (job {job.id})")
     if outcome.state == "failed":
         short = (outcome.error or "error").splitlines()[0][:200]
-        jobs.insert_log(conn, job, f"500: handler failed: {short}", type="data_out")
+        _log_out(ctx, job, f"500: handler failed: {short}")
         return _error(500, f"the webhook handler failed (job {job.id}): {short}")
     try:
         response = _make_response(hook.webhook_type, outcome.result)
     except (TypeError, ValueError) as exc:
-        jobs.insert_log(conn, job, f"500: cannot send the handler's return value: {exc}",
-                        type="data_out")
+        _log_out(ctx, job, f"500: cannot send the handler's return value: {exc}")
         return _error(500, "the webhook handler returned a value that cannot be sent: "
                       f"{exc}")
     body = response.get_data()[:LOGGED_BODY].decode("utf-8", "replace")
-    jobs.insert_log(conn, job, f"{response.status_code}: {body}", type="data_out")
+    _log_out(ctx, job, f"{response.status_code}: {body}")
     return response
