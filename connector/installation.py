@@ -48,7 +48,10 @@ def record_base_url(db: Database, settings: Settings) -> None:
 
 def base_url(session: Session, settings: Settings) -> str:
     """The public base URL of webhooks: the configured one, else the one the web process
-    recorded, else this process's own default."""
+    recorded, else this process's own default. A separate public origin for webhooks
+    (``SYNCSTUDIO_WEBHOOK_BASE_URL``) wins over all of them."""
+    if settings.webhook_base_url:
+        return settings.webhook_base_url.rstrip("/")
     if settings.base_url_configured:
         return settings.base_url.rstrip("/")
     recorded = session.scalar(select(InstallationValue.value)

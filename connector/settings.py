@@ -148,6 +148,15 @@ class Settings:
     worker_threads: int = 4
     retention_days: int = 30
     log_level: str = "INFO"
+    webhook_base_url: str = ""
+    cookie_secure: bool | None = None
+    login_rate_limit: str = "20/minute"
+    login_max_failures: int = 5
+    login_lockout_seconds: float = 900.0
+    webhook_threads: int = 8
+    webhook_queue: int = 32
+    webhook_timeout: float = 30.0
+    metrics_token: Secret = dataclasses.field(default_factory=lambda: Secret(""))
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -196,11 +205,21 @@ class Settings:
             "worker_threads": _read(env, "WORKER_THREADS", cast_positive_int, 4),
             "retention_days": _read(env, "RETENTION_DAYS", cast_positive_int, 30),
             "log_level": _read(env, "LOG_LEVEL", str, "INFO").upper(),
+            "webhook_base_url": _read(env, "WEBHOOK_BASE_URL", str, "").rstrip("/"),
+            "cookie_secure": _read(env, "COOKIE_SECURE", cast_bool, None),
+            "login_rate_limit": _read(env, "LOGIN_RATE_LIMIT", str, "20/minute"),
+            "login_max_failures": _read(env, "LOGIN_MAX_FAILURES", cast_positive_int, 5),
+            "login_lockout_seconds": _read(env, "LOGIN_LOCKOUT_SECONDS", cast_positive_float,
+                                           900.0),
+            "webhook_threads": _read(env, "WEBHOOK_THREADS", cast_positive_int, 8),
+            "webhook_queue": _read(env, "WEBHOOK_QUEUE", cast_non_negative_int, 32),
+            "webhook_timeout": _read(env, "WEBHOOK_TIMEOUT", cast_positive_float, 30.0),
+            "metrics_token": Secret(_read(env, "METRICS_TOKEN", str, "")),
         }
         for key, value in overrides.items():
             if key not in values:
                 raise ConfigurationError(f"unknown setting {key!r}")
-            if key == "secret_key" and isinstance(value, str):
+            if key in ("secret_key", "metrics_token") and isinstance(value, str):
                 value = Secret(value)
             values[key] = value
         values["base_url_configured"] = bool(values["base_url"])
@@ -224,6 +243,13 @@ class Settings:
     def in_process(self) -> bool:
         """True when no broker is configured and workers run inside this process."""
         return not self.broker_url
+
+    @property
+    def secure_cookies(self) -> bool:
+        """``Secure`` session cookies: as set, else when the dashboard's URL is https."""
+        if self.cookie_secure is not None:
+            return self.cookie_secure
+        return self.base_url.startswith("https://")
 
     @property
     def started_after(self) -> float:

@@ -24,7 +24,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     # Webhooks run their handler in this process, through the same executor as the workers.
     app.extensions["syncstudio.worker"] = WorkerContext.from_settings(settings, db)
 
-    from webui import auth, dashboard, health, metrics, webhooks
+    from webui import auth, dashboard, health, metrics, security, webhooks
 
     app.register_blueprint(health.bp)
     app.register_blueprint(webhooks.bp)
@@ -32,4 +32,5 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     # Login, sessions and CSRF (the webhook relay is exempt), then the dashboard's pages.
     auth.init_app(app)
     dashboard.init_app(app)
+    security.init_app(app)
     return app

@@ -11,6 +11,9 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import hmac
+import math
+import threading
+import time
 from collections.abc import Callable
 from functools import wraps
 from typing import Any, TypeVar, cast
@@ -27,6 +30,8 @@ from flask import (
     request,
     url_for,
 )
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
 from flask_login import LoginManager, current_user, login_required, login_user, logout_user
 from flask_wtf.csrf import CSRFProtect
 from sqlalchemy import select
@@ -39,6 +44,10 @@ from connector.store.models import ROLES, DashboardUser
 bp = Blueprint("auth", __name__)
 csrf = CSRFProtect()
 login_manager = LoginManager()
+# Per client address; in memory of each web process (a shared storage is one setting away).
+limiter = Limiter(get_remote_address, default_limits=[], storage_uri="memory://",
+                  headers_enabled=False)
+LOCKOUT = "syncstudio.lockout"
 login_manager.login_view = "auth.login"
 login_manager.login_message = "Please log in to see the dashboard."
 
@@ -53,12 +62,14 @@ class LoggedUser:
     id: int
     login: str
     role: str
+    session_version: int = 1
     is_authenticated: bool = True
     is_active: bool = True
     is_anonymous: bool = False
 
     def get_id(self) -> str:
-        return str(self.id)
+        # The version rides in the session: bumping it in the row ends every older session.
+        return f"{self.id}:{self.session_version}"
 
     def has_role(self, role: str) -> bool:
         """True when this user's role is ``role`` or above it."""
@@ -101,15 +112,15 @@ def role_required(role: str) -> Callable[[F], F]:
 @login_manager.user_loader
 def _load_user(user_id: str) -> LoggedUser | None:
     try:
-        key = int(user_id)
+        key, version = (int(part) for part in user_id.split(":"))
     except ValueError:
-        return None
+        return None  # malformed, or a cookie from before session versions
     db = current_app.extensions["syncstudio.db"]
     with db.session() as session:
         row = session.get(DashboardUser, key)
-        if row is None or not row.active:
+        if row is None or not row.active or row.session_version != version:
             return None
-        return LoggedUser(row.id, row.login, row.role)
+        return LoggedUser(row.id, row.login, row.role, row.session_version)
 
 
 def _safe_next(target: str | None) -> str:
@@ -122,23 +133,73 @@ def _safe_next(target: str | None) -> str:
     return url_for("dashboard.index")
 
 
+class Lockout:
+    """Per-account lockout: ``max_failures`` wrong passwords in a row lock a login for
+    ``seconds``. Kept in memory of the web process; ``clock`` is injectable for tests."""
+
+    def __init__(self, max_failures: int, seconds: float,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.max_failures, self.seconds, self.clock = max_failures, seconds, clock
+        self._failures: dict[str, tuple[int, float]] = {}  # login → (failures, locked until)
+        self._lock = threading.Lock()
+
+    def locked_for(self, name: str) -> float:
+        """Seconds ``name`` stays locked (0: not locked)."""
+        with self._lock:
+            _count, until = self._failures.get(name, (0, 0.0))
+            return max(0.0, until - self.clock())
+
+    def failed(self, name: str) -> None:
+        """Count a wrong password; the ``max_failures``-th locks the login."""
+        with self._lock:
+            count, _until = self._failures.get(name, (0, 0.0))
+            count += 1
+            if count >= self.max_failures:
+                self._failures[name] = (0, self.clock() + self.seconds)
+            else:
+                self._failures[name] = (count, 0.0)
+            if len(self._failures) > 100_000:  # bounded memory under a spray of logins
+                self._failures.clear()
+
+    def succeeded(self, name: str) -> None:
+        """A right password resets the count."""
+        with self._lock:
+            self._failures.pop(name, None)
+
+
+def _login_attempt_limit() -> str:
+    return str(current_app.config["SETTINGS"].login_rate_limit)
+
+
 @bp.route("/login", methods=["GET", "POST"])
+@limiter.limit(_login_attempt_limit, methods=["POST"],
+               error_message="Too many login attempts from this address; wait a minute.")
 def login() -> Any:
     """The login form; a wrong login or password gets one message for both."""
     if request.method == "GET":
         if current_user.is_authenticated:
             return redirect(url_for("dashboard.index"))
         return render_template("login.html", next=request.args.get("next", ""))
-    name = request.form.get("login", "").strip()
+    name = request.form.get("login", "").strip()[:200]
     password = request.form.get("password", "")
+    lockout: Lockout = current_app.extensions[LOCKOUT]
+    wait = lockout.locked_for(name)
+    if wait:
+        flash(f"Too many wrong passwords for this login: try again in {math.ceil(wait)} s.",
+              "error")
+        response = render_template("login.html", next=request.form.get("next", ""), login=name)
+        return response, 429, {"Retry-After": str(math.ceil(wait))}
     db = current_app.extensions["syncstudio.db"]
     with db.session() as session:
         row = session.scalar(select(DashboardUser).where(DashboardUser.login == name))
         ok = row is not None and row.active and check_password_hash(row.password_hash, password)
-        user = LoggedUser(row.id, row.login, row.role) if ok and row is not None else None
+        user = (LoggedUser(row.id, row.login, row.role, row.session_version)
+                if ok and row is not None else None)
     if user is None:
+        lockout.failed(name)
         flash("Wrong login or password.", "error")
         return render_template("login.html", next=request.form.get("next", ""), login=name), 401
+    lockout.succeeded(name)
     login_user(user)
     return redirect(_safe_next(request.form.get("next")))
 
@@ -146,7 +207,12 @@ def login() -> Any:
 @bp.post("/logout")
 @login_required
 def logout() -> Any:
-    """Forget the session."""
+    """End the session, and every copy of its cookie (the user's other sessions too)."""
+    db = current_app.extensions["syncstudio.db"]
+    with db.session() as session:
+        row = session.get(DashboardUser, cast(LoggedUser, current_user).id)
+        if row is not None:
+            row.session_version += 1
     logout_user()
     flash("Logged out.", "info")
     return redirect(url_for("auth.login"))
@@ -158,8 +224,17 @@ def init_app(app: Flask) -> None:
 
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = session_secret(app.config["SETTINGS"])
-    app.config.setdefault("SESSION_COOKIE_HTTPONLY", True)
-    app.config.setdefault("SESSION_COOKIE_SAMESITE", "Lax")
+    settings: Settings = app.config["SETTINGS"]
+    # Flask's defaults already hold these keys, so they are set outright (tests may override
+    # them through test_config, applied after this by the caller's own config).
+    app.config["SESSION_COOKIE_HTTPONLY"] = True
+    app.config["SESSION_COOKIE_SAMESITE"] = "Strict"
+    app.config["SESSION_COOKIE_SECURE"] = settings.secure_cookies
+    app.config["REMEMBER_COOKIE_SAMESITE"] = "Strict"
+    app.config["REMEMBER_COOKIE_SECURE"] = settings.secure_cookies
+    app.config["REMEMBER_COOKIE_HTTPONLY"] = True
+    app.extensions[LOCKOUT] = Lockout(settings.login_max_failures, settings.login_lockout_seconds)
+    limiter.init_app(app)
     login_manager.init_app(app)
     csrf.init_app(app)
     csrf.exempt(webhooks.bp)

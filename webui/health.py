@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import hmac
 from typing import Any
 
-from flask import Blueprint, current_app, jsonify, redirect, url_for
+from flask import Blueprint, current_app, jsonify, redirect, request, url_for
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -14,6 +15,11 @@ bp = Blueprint("health", __name__)
 @bp.get("/health")
 def health() -> Any:
     """200 with ``{"status": "ok"}`` when the own database answers, else 503."""
+    token = current_app.config["SETTINGS"].metrics_token
+    if token and not hmac.compare_digest(request.headers.get("Authorization", "").encode(),
+                                         f"Bearer {token.reveal()}".encode()):
+        # Without the token: up or not, never why (the database's error stays private).
+        return jsonify(status="ok")
     db = current_app.extensions["syncstudio.db"]
     try:
         with db.engine.connect() as conn:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import hmac
 import logging
 import math
 import os
@@ -165,7 +166,13 @@ def _cursors(conn: Connection, now: dt.datetime) -> list[tuple[str, str, float, 
     ).all())
     if not watched:
         return []
-    names = dict(conn.execute(select(_CONNECTIONS.c.id, _CONNECTIONS.c.name)).all())
+    # Named by the connection's name, except the name a project file's import makes up,
+    # login@url/db, which would publish the login: that one is shown as url/db.
+    names = {}
+    for key, name, login, url, database in conn.execute(
+            select(_CONNECTIONS.c.id, _CONNECTIONS.c.name, _CONNECTIONS.c.login,
+                   _CONNECTIONS.c.url, _CONNECTIONS.c.database)):
+        names[key] = f"{url}/{database}" if name == f"{login}@{url}/{database}" else name
     stamps = {(connection_id, model): (updated, polled)
               for connection_id, model, updated, polled in conn.execute(
                   select(_CURSORS.c.connection_id, _CURSORS.c.model, _CURSORS.c.updated_at,
@@ -328,6 +335,13 @@ def _count_failed_webhook(_exc: BaseException | None) -> None:
 @bp.get("/metrics")
 def metrics() -> Any:
     """Every metric in Prometheus's text format; 503 when the own database cannot be read."""
+    token = current_app.config["SETTINGS"].metrics_token
+    if token:
+        given = request.headers.get("Authorization", "")
+        if not hmac.compare_digest(given.encode(), f"Bearer {token.reveal()}".encode()):
+            return Response("a bearer token is required (SYNCSTUDIO_METRICS_TOKEN)\n",
+                            status=401, mimetype="text/plain",
+                            headers={"WWW-Authenticate": "Bearer"})
     registry = _scrape_registry()
     try:
         body = generate_latest(registry)

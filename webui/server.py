@@ -14,7 +14,14 @@ from typing import Any
 
 from flask import Flask
 
-THREADS = 8
+DASHBOARD_THREADS = 8  # threads left for /health and the dashboard whatever handlers do
+
+
+def threads_for(app: Flask) -> int:
+    """Server threads: one per webhook handler slot (running or waiting), plus
+    :data:`DASHBOARD_THREADS` that the handler pool's bound keeps free for everyone else."""
+    settings = app.config["SETTINGS"]
+    return settings.webhook_threads + settings.webhook_queue + DASHBOARD_THREADS
 
 
 def serve_waitress(app: Flask, host: str, port: int,
@@ -22,7 +29,7 @@ def serve_waitress(app: Flask, host: str, port: int,
     """Serve ``app`` in this process until interrupted."""
     from waitress import create_server
 
-    server = create_server(app, host=host, port=port, threads=THREADS)
+    server = create_server(app, host=host, port=port, threads=threads_for(app))
     announce(f"Dashboard: http://{host}:{server.effective_port}/")
     with contextlib.suppress(KeyboardInterrupt):
         server.run()
@@ -43,9 +50,13 @@ def serve_gunicorn(factory: Callable[[], Flask], host: str, port: int, processes
 
     class Application(BaseApplication):
         def load_config(self) -> None:
+            from connector.settings import Settings
+
+            settings = Settings.from_env()
+            threads = settings.webhook_threads + settings.webhook_queue + DASHBOARD_THREADS
             options: dict[str, Any] = {
                 "bind": f"{host}:{port}", "workers": processes, "worker_class": "gthread",
-                "threads": THREADS, "accesslog": None, "graceful_timeout": 10,
+                "threads": threads, "accesslog": None, "graceful_timeout": 10,
                 # Each worker builds its own app: database connections and sandbox processes
                 # must not be shared across a fork.
                 "preload_app": False,

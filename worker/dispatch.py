@@ -170,14 +170,22 @@ class Dispatcher:
                 if at is None or message_id(job_id, at) not in held]
 
     def requeue_all_unfinished(self) -> int:
-        """At start-up of the in-process mode: the queue is empty, so every unfinished job's
-        message is lost by definition; send them all again now."""
+        """At start-up of the in-process mode: the queue is empty, so every enqueued job's
+        message is lost by definition, and so is every abandoned started one's; send them
+        again now."""
         now = utcnow()
         with self.db.session() as session:
-            ids = list(session.scalars(select(Job.id).where(
-                Job.state.in_(("enqueued", "started"))).order_by(Job.id)))
-            for job_id in ids:
-                jobs.mark_enqueued(session, job_id, now)
+            rows = session.execute(
+                select(Job.id, Job.state, Job.started_at, Project.job_wall_seconds)
+                .outerjoin(Project, Project.id == Job.project_id)
+                .where(Job.state.in_(("enqueued", "started"))).order_by(Job.id)).all()
+            # A started job may be running in another process (a web request's webhook, an
+            # older process still up): only one past its wall-clock limit is abandoned; the
+            # reconciler takes care of the rest once they are.
+            ids = [job_id for job_id, state, started_at, wall in rows
+                   if state == "enqueued"
+                   or jobs.run_abandoned(started_at, now, self.started_after, wall)]
+            ids = [job_id for job_id in ids if jobs.mark_enqueued(session, job_id, now)]
         return self._send_all(ids, now)
 
     def next_due_in(self, now: dt.datetime | None = None) -> float | None:

@@ -21,8 +21,11 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    event,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.orm.base import NEVER_SET, NO_VALUE
 
 # Named constraints keep Alembic migrations identical on SQLite and PostgreSQL.
 NAMING = {
@@ -185,6 +188,9 @@ class Trigger(Base):
     # webhook
     webhook_type: Mapped[str | None] = mapped_column(String(10), default=None)
     token: Mapped[str | None] = mapped_column(String(100), unique=True, default=None)
+    # A webhook may answer with HTML pages that load images and styles; its answers stay
+    # sandboxed (no script, no access to the dashboard's origin) either way.
+    html_pages: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     # button
     data_json: Mapped[str | None] = mapped_column(Text, default=None)
 
@@ -375,6 +381,9 @@ class DashboardUser(Base):
     password_hash: Mapped[str] = mapped_column(String(300))
     role: Mapped[str] = mapped_column(String(20), default="user")
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Part of every session cookie; bumped on logout and on a password change, so a cookie
+    # copied before either no longer logs anyone in.
+    session_version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
 
 
@@ -387,3 +396,11 @@ class InstallationValue(Base):
     name: Mapped[str] = mapped_column(String(100), primary_key=True)
     value: Mapped[str] = mapped_column(Text)
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+
+
+@event.listens_for(DashboardUser.password_hash, "set")
+def _new_password_ends_sessions(target: DashboardUser, value: Any, old: Any,
+                                _initiator: Any) -> None:
+    # Only a change of an existing password: a new user starts at version 1.
+    if old not in (value, NO_VALUE, NEVER_SET) and target.session_version is not None:
+        target.session_version = target.session_version + 1

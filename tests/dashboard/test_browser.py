@@ -99,3 +99,86 @@ def test_log_in_open_a_project_and_run_a_button(live_server, browser, settings, 
     assert "Waiting for a worker" not in body
     driver.save_screenshot(str(SCREENSHOT))
     assert SCREENSHOT.stat().st_size > 1000
+
+
+ATTACK_PAGE = """<html><head><title>hook page</title></head><body><p id=out>nothing</p>
+<script>
+document.title = 'script ran';
+fetch('/dashboard/projects/1', {credentials: 'include'}).then(function (r) {
+  return r.text();
+}).then(function (text) {
+  document.title = 'read ' + text.length;
+  document.getElementById('out').textContent = text;
+  var token = (text.match(/name="csrf_token" value="([^"]+)"/) || [])[1];
+  var body = new URLSearchParams({csrf_token: token, code: 'EXPORTED = secrets.TOKEN'});
+  return fetch('/dashboard/projects/1/code/protected', {method: 'POST', body: body,
+                                                         credentials: 'include'});
+}).then(function (r) { document.title += ' posted ' + r.status; },
+        function (e) { document.title = 'blocked ' + e; });
+</script></body></html>"""
+
+
+def _log_in(driver: Any, base: str, login: str, password: str) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions as ec
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    driver.get(f"{base}/login")
+    WebDriverWait(driver, 30).until(ec.presence_of_element_located((By.NAME, "login")))
+    driver.find_element(By.NAME, "login").send_keys(login)
+    driver.find_element(By.NAME, "password").send_keys(password)
+    driver.find_element(By.CSS_SELECTOR, "form.card button[type=submit]").click()
+    WebDriverWait(driver, 30).until(ec.presence_of_element_located((By.LINK_TEXT, "Dash")))
+
+
+def test_a_developers_webhook_page_cannot_read_or_drive_the_dashboard(live_server, browser,
+                                                                      sqlite_db, project_id):
+    """A Manager opening a Developer's form webhook page: its script gets nothing."""
+    import time
+
+    from selenium.webdriver.common.by import By
+    from sqlalchemy import select
+
+    from connector.store.models import Project, Task, Trigger
+
+    from .conftest import PROTECTED_MARK
+
+    with sqlite_db.session() as session:
+        task = session.scalars(select(Task).where(Task.name == "Hook")).one()
+        task.code = ("PAGE = " + repr(ATTACK_PAGE) + "\n"
+                     "def handle_webhook(httprequest):\n"
+                     "    return PAGE, [('Content-Type', 'text/html; charset=utf-8')]\n")
+        trigger = session.scalars(select(Trigger).where(Trigger.trigger_name == "INCOMING")).one()
+        trigger.webhook_type = "form"
+        token = trigger.token
+        before = session.get(Project, project_id).protected_code
+    assert project_id == 1 and PROTECTED_MARK in before
+    _log_in(browser, live_server, "boss", "boss-pw")
+    browser.get(f"{live_server}/webhooks/{token}")
+    assert browser.find_element(By.ID, "out").text == "nothing"
+    time.sleep(2)  # what an unsandboxed script needs to read and post, several times over
+    title = browser.execute_script("return document.title")
+    assert title == "hook page", title  # the script never ran
+    assert PROTECTED_MARK not in browser.page_source
+    assert browser.find_element(By.ID, "out").text == "nothing"
+    with sqlite_db.session() as session:
+        assert session.get(Project, project_id).protected_code == before
+
+
+def test_the_dashboard_cannot_be_framed(live_server, browser):
+    from selenium.webdriver.common.by import By
+
+    _log_in(browser, live_server, "boss", "boss-pw")
+    frame_page = f"<iframe id=f src='{live_server}/dashboard/projects/1'></iframe>"
+    browser.get("data:text/html," + frame_page)
+    import time
+
+    time.sleep(2)  # the frame's load (or refusal)
+    browser.switch_to.frame(browser.find_element(By.ID, "f"))
+    from .conftest import PROTECTED_MARK
+
+    # Chromium shows its own "refused to connect" page in the frame instead.
+    assert PROTECTED_MARK not in browser.page_source
+    assert browser.find_elements(By.CSS_SELECTOR, "a.brand") == []
+    assert browser.find_elements(By.NAME, "code") == []
+    browser.switch_to.default_content()

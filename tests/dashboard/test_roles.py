@@ -149,3 +149,22 @@ def test_manager_sees_protected_code_and_sets_secrets_never_shown(boss, ids, sql
         text = boss.get(url).get_data(as_text=True)
         assert "brand-new-value" not in text and SECRET_VALUE not in text
     assert "not set" not in boss.get(f"/dashboard/projects/{p}").get_data(as_text=True)
+
+
+def assert_dashboard_headers(response, url):
+    csp = response.headers.get("Content-Security-Policy", "")
+    assert "frame-ancestors 'none'" in csp and "script-src 'self'" in csp, url
+    assert "unsafe-inline" not in csp, url
+    assert response.headers.get("X-Frame-Options") == "DENY", url
+    assert response.headers.get("X-Content-Type-Options") == "nosniff", url
+
+
+@pytest.mark.parametrize("who", ["reader", "dev", "boss", "anonymous"])
+def test_security_headers_on_every_route(request, app, ids, who):
+    client = (app.test_client() if who == "anonymous"
+              else request.getfixturevalue(who))
+    for url in [*read_pages(ids), "/login", "/", "/dashboard/", "/health", "/metrics",
+                "/dashboard/no-such-page"]:
+        assert_dashboard_headers(client.get(url), url)
+    for url, data in write_endpoints(ids):
+        assert_dashboard_headers(client.post(url, data=data), url)

@@ -281,3 +281,19 @@ def test_unmigrated_database_is_a_short_503(settings, tmp_path):
     assert body.startswith("metrics unavailable: the own database could not be read "
                            "(OperationalError)")
     assert "Traceback" not in body and len(body) < 200
+
+
+def test_a_generated_connection_name_does_not_publish_the_login(client, sqlite_db):
+    from connector.store.models import OdooConnection, Project, Task, Trigger
+
+    with sqlite_db.session() as session:
+        connection = OdooConnection(name="robot@http://odoo/d", url="http://odoo", database="d",
+                                    login="robot")
+        project = Project(name="Generated", connection=connection)
+        task = Task(project=project, name="T", code="")
+        session.add_all([connection, project, task])
+        session.flush()
+        session.add(Trigger(project_id=project.id, task=task, kind="db", trigger_name="W",
+                            model="res.partner", condition="write"))
+    text = client.get("/metrics").get_data(as_text=True)
+    assert 'connection="http://odoo/d"' in text and "robot" not in text

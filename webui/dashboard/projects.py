@@ -31,8 +31,8 @@ def projects() -> Any:
 
 
 def webhook_url(token: str | None) -> str:
-    """The full URL of a webhook trigger, as callers must use it (the installation's public
-    base URL, read once per request)."""
+    """The full URL of a webhook trigger, as callers must use it: on the webhooks' own public
+    origin when one is configured, else the installation's base URL (read once per request)."""
     if not token:
         return ""
     if "syncstudio_base_url" not in g:

@@ -72,12 +72,23 @@ def toggle_trigger(trigger_id: int) -> Any:
     return redirect(url_for("dashboard.trigger", trigger_id=trigger_id))
 
 
+MAX_BUTTON_DATA = 64 * 1024  # characters
+
+
 def button_data_json(text: str) -> str | None:
     """Button data typed as JSON or YAML, as the JSON stored (None when empty)."""
+    from webui.webhooks import MAX_JSON_DEPTH, json_too_deep
+
+    if len(text) > MAX_BUTTON_DATA:
+        raise Refused(f"button data is limited to {MAX_BUTTON_DATA} characters")
+    if json_too_deep(text.encode("utf-8", "replace")):
+        raise Refused(f"button data nests deeper than {MAX_JSON_DEPTH} levels")
     try:
         return parse_button_data(text)
     except ProjectFileError as exc:
         raise Refused(str(exc)) from None
+    except RecursionError:  # YAML's block nesting, which the bracket count cannot see
+        raise Refused("button data nests too deeply") from None
 
 
 @bp.post("/triggers/<int:trigger_id>/data")
