@@ -12,17 +12,20 @@ import dataclasses
 import datetime as dt
 import logging
 import threading
+import time
 from collections import defaultdict
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from connector.connections import ClientPool
-from connector.detection import lease
+from connector.detection import health, lease
 from connector.detection import rules as rl
+from connector.detection.health import backoff_delay
 from connector.detection.watch import ModelWatch, Options
 from connector.errors import OdooError
 from connector.store.db import Database
@@ -39,22 +42,25 @@ class PollReport:
     jobs: int = 0
     errors: list[str] = dataclasses.field(default_factory=list)
     skipped: int = 0  # models leased by another poller
-
-
-def backoff_delay(failures: int, base: float, cap: float = 60.0) -> float:
-    """Seconds to wait after ``failures`` failed cycles in a row: doubling, capped."""
-    if failures <= 0:
-        return base
-    return min(cap, base * (2 ** min(failures, 16)))
+    waiting: int = 0  # models not tried this cycle: their connection or model backs off
 
 
 class Poller:
-    """Polls every (connection, model) watched by an active DB trigger."""
+    """Polls every (connection, model) watched by an active DB trigger.
+
+    Each connection is polled in its own thread (at most ``max_workers`` at once), so a slow
+    Odoo does not stretch the others' cycle. Back-off is kept per connection (down, timeout,
+    refused login) and per (connection, model) (Odoo refuses the model), and a trigger whose
+    model, fields or domain Odoo refuses gets the ``error`` state with the reason while the
+    other triggers of its model go on; both clear by themselves once fixed.
+    """
 
     def __init__(self, db: Database, pool: ClientPool, *, batch_size: int = 200,
                  interval: float = 1.0, on_jobs: Any = None, lookback: float = 600.0,
                  backoff_cap: float = 60.0, owner: str | None = None,
-                 now: Callable[[], dt.datetime] = utcnow, **options: Any) -> None:
+                 now: Callable[[], dt.datetime] = utcnow,
+                 clock: Callable[[], float] = time.monotonic, max_workers: int = 8,
+                 **options: Any) -> None:
         self.db = db
         self.pool = pool
         self.interval = interval
@@ -63,11 +69,18 @@ class Poller:
         self.options = Options(batch_size=batch_size, lookback=lookback, **options)
         self.owner = owner or lease.default_owner()
         self.now = now
-        self.failures = 0
-        self._outage: str | None = None
-        self._refused: set[tuple[int, str]] = set()  # rules already reported as unusable
+        self.clock = clock  # for back-off only
+        self.max_workers = max(1, max_workers)
+        self._executor: ThreadPoolExecutor | None = None
+        self._lock = threading.Lock()
+        self.connections: dict[int, health.Backoff] = defaultdict(health.Backoff)
+        self.models: dict[tuple[int, str], health.Backoff] = defaultdict(health.Backoff)
+        #: trigger id → (state, reason) as last written to the trigger row.
+        self.states: dict[int, tuple[str, str | None]] = {}
+        self._checked: dict[int, tuple[Any, ...]] = {}  # trigger id → signature Odoo accepted
+        #: trigger id → (signature, reason, back-off) of triggers Odoo refused.
+        self._bad: dict[int, tuple[tuple[Any, ...], str, health.Backoff]] = {}
         self._cursors: dict[tuple[int, str], int] = {}
-        self._broken: dict[tuple[int, str], str] = {}  # last non-Odoo error per model
         # When each cursor's last cycle succeeded, saved with the next cycle's lease statement
         # rather than by one more commit per model and cycle.
         self._succeeded: dict[int, dt.datetime] = {}
@@ -78,6 +91,12 @@ class Poller:
     def batch_size(self) -> int:
         """Records per handle_db job."""
         return self.options.batch_size
+
+    @property
+    def failures(self) -> int:
+        """The longest run of failed cycles of any connection or model (0: all healthy)."""
+        counts = [b.failures for b in (*self.connections.values(), *self.models.values())]
+        return max(counts, default=0)
 
     def watched(self, session: Session) -> dict[tuple[int, str], list[Trigger]]:
         """Active DB triggers of active tasks and projects, by (connection, model)."""
@@ -96,49 +115,96 @@ class Poller:
         return groups
 
     def run_once(self) -> PollReport:
-        """Poll each watched model once; errors of one connection do not stop the others."""
+        """Poll each watched model once; one connection's trouble does not delay the others."""
         report = PollReport()
         with self.db.session() as session:
             groups = self.watched(session)
+        by_connection: dict[int, list[tuple[str, list[int]]]] = defaultdict(list)
         for (connection_id, model), triggers in groups.items():
-            try:
-                polled, count = self._poll_model(connection_id, model, [t.id for t in triggers])
-            except OdooError as exc:
-                report.models += 1
-                report.errors.append(f"{model}: {exc}")
+            by_connection[connection_id].append((model, [t.id for t in triggers]))
+        if len(by_connection) <= 1:
+            parts = [self._poll_connection(cid, models) for cid, models in by_connection.items()]
+        else:
+            if self._executor is None:
+                self._executor = ThreadPoolExecutor(self.max_workers,
+                                                    thread_name_prefix="syncstudio-poll")
+            futures = [self._executor.submit(self._poll_connection, cid, models)
+                       for cid, models in by_connection.items()]
+            parts = [future.result() for future in futures]
+        for part in parts:
+            report.models += part.models
+            report.jobs += part.jobs
+            report.errors.extend(part.errors)
+            report.skipped += part.skipped
+            report.waiting += part.waiting
+        if report.jobs and self.on_jobs is not None:
+            self.on_jobs()
+        return report
+
+    def _poll_connection(self, connection_id: int,
+                         models: list[tuple[str, list[int]]]) -> PollReport:
+        """One cycle of one connection's models, in order (one thread per connection)."""
+        report = PollReport()
+        backoff = self.connections[connection_id]
+        if not backoff.due(self.clock()):
+            report.waiting += len(models)
+            report.errors.append(f"connection {connection_id}: {backoff.error}")
+            return report
+        for model, trigger_ids in models:
+            key = (connection_id, model)
+            model_backoff = self.models[key]
+            if not model_backoff.due(self.clock()):
+                report.waiting += 1
                 continue
+            try:
+                polled, count = self._poll_model(connection_id, model, trigger_ids)
             except lease.LeaseLost as exc:
                 logger.warning("%s; its cycle was rolled back", exc)
                 report.skipped += 1
                 continue
             except Exception as exc:  # one broken model must not stop the others
-                text = f"{type(exc).__name__}: {exc}"
-                if self._broken.get((connection_id, model)) != text:
-                    self._broken[(connection_id, model)] = text  # log each new error once
-                    logger.exception("detection failed for %s", model)
+                reason = health.describe(exc)
                 report.models += 1
+                report.errors.append(f"{model}: {reason}")
+                if health.is_connection_error(exc):
+                    if backoff.failed(reason, self.clock(), self.interval, self.backoff_cap):
+                        logger.warning("Odoo unavailable, backing off connection %s: %s",
+                                       connection_id, reason)
+                    self._set_states([tid for _m, ids in models for tid in ids],
+                                     health.WAITING, reason)
+                    report.waiting += len(models) - 1
+                    return report  # its other models would fail the same way
+                if model_backoff.failed(reason, self.clock(), self.interval, self.backoff_cap):
+                    if isinstance(exc, OdooError):
+                        logger.error("detection failed for %s: %s", model, reason)
+                    else:
+                        logger.exception("detection failed for %s", model)
+                self._set_states([tid for tid in trigger_ids if tid not in self._bad],
+                                 health.ERROR, reason)
                 continue
-            self._broken.pop((connection_id, model), None)
+            if model_backoff.succeeded():
+                logger.warning("detection of %s works again", model)
             report.models += polled
             report.skipped += 1 - polled
             report.jobs += count
-        self._note_outage(report)
-        if report.jobs and self.on_jobs is not None:
-            self.on_jobs()
+        failures = backoff.succeeded()
+        if failures:
+            logger.warning("Odoo reachable again (connection %s) after %d failed cycles",
+                           connection_id, failures)
         return report
 
-    def _note_outage(self, report: PollReport) -> None:
-        # One log line per outage, not one per cycle: operators read these logs.
-        if report.errors:
-            self.failures += 1
-            if self._outage is None:
-                self._outage = report.errors[0]
-                logger.warning("Odoo unavailable, backing off: %s", self._outage)
-        else:
-            if self._outage is not None:
-                logger.warning("Odoo reachable again after %d failed cycles", self.failures)
-            self._outage = None
-            self.failures = 0
+    def _set_states(self, trigger_ids: list[int], state: str, reason: str | None) -> None:
+        """Write the state of triggers whose state changed (the dashboard, CLI, metrics)."""
+        wanted = {tid: (state, reason) for tid in trigger_ids}
+        with self._lock:
+            changed = health.states_changed(self.states, wanted)
+            self.states.update(changed)
+        if not changed:
+            return
+        with self.db.session() as session:
+            for tid, (new_state, new_reason) in changed.items():
+                session.execute(update(Trigger).where(Trigger.id == tid).values(
+                    poll_state=new_state, poll_error=new_reason, poll_state_at=self.now()))
 
     def _cursor(self, connection_id: int, model: str) -> int:
         key = (connection_id, model)
@@ -174,12 +240,15 @@ class Poller:
             state_json = cursor.state_json
             triggers = {t.id: t for t in session.scalars(
                 select(Trigger).where(Trigger.id.in_(trigger_ids)))}
-            rules = self._rules(connection_id, triggers.values())
+            rules = self._rules(triggers.values())
             if not rules:
                 return 1, 0
             project = session.get(Project, next(iter(triggers.values())).project_id)
             assert project is not None and project.connection is not None
             client = self.pool.get(project.connection)
+        rules = self._accepted(client, model, rules)
+        if not rules:
+            return 1, 0
         watch = ModelWatch(self.db, client, cursor_id, model, triggers, rules, self.options,
                            self.owner, self.now)
         key = (connection_id, model)
@@ -192,7 +261,43 @@ class Poller:
         watch.progress = report
         count = watch.run(connection_id, state_json, force=force)
         self._succeeded[cursor_id] = self.now()  # reached only when the whole cycle succeeded
+        self._set_states([rule.id for rule in rules], health.OK, None)
         return 1, count
+
+    def _accepted(self, client: Any, model: str, rules: list[rl.Rule]) -> list[rl.Rule]:
+        """The rules Odoo can serve; the others get the error state with the reason.
+
+        A rule is checked when it is new or changed, and a refused one again after its
+        back-off, so a fix on either side (the trigger or Odoo) clears the error by itself.
+        """
+        now = self.clock()
+        todo = []
+        for rule in rules:
+            sig = health.signature(rule)
+            bad = self._bad.get(rule.id)
+            if self._checked.get(rule.id) == sig:
+                continue
+            if bad is not None and bad[0] == sig and not bad[2].due(now):
+                continue
+            todo.append(rule)
+        if todo:
+            found = health.problems(client, model, todo)
+            for rule in todo:
+                sig = health.signature(rule)
+                reason = found.get(rule.id)
+                if reason is None:
+                    self._checked[rule.id] = sig
+                    self._bad.pop(rule.id, None)
+                    continue
+                self._checked.pop(rule.id, None)
+                previous = self._bad.get(rule.id)
+                backoff = previous[2] if previous is not None and previous[0] == sig else (
+                    health.Backoff())
+                if backoff.failed(reason, now, self.interval, self.backoff_cap):
+                    logger.error("trigger %s on %s is not watched: %s", rule.id, model, reason)
+                self._bad[rule.id] = (sig, reason, backoff)
+                self._set_states([rule.id], health.ERROR, reason)
+        return [rule for rule in rules if rule.id not in self._bad]
 
     def build_snapshots(self, connection_id: int, model: str,
                         progress: Callable[[int, int], None] | None = None) -> bool:
@@ -209,7 +314,8 @@ class Poller:
                                           progress, force=True)
         return bool(polled)
 
-    def _rules(self, connection_id: int, triggers: Any) -> list[rl.Rule]:
+    def _rules(self, triggers: Any) -> list[rl.Rule]:
+        """The rules of ``triggers`` detection can evaluate; the others get the error state."""
         rules = []
         for trigger in triggers:
             try:
@@ -219,9 +325,10 @@ class Poller:
                 problem = str(exc)
             if problem is None:
                 rules.append(rule)
-            elif (connection_id, str(trigger.id)) not in self._refused:
-                self._refused.add((connection_id, str(trigger.id)))
+                continue
+            if self.states.get(trigger.id) != (health.ERROR, problem):
                 logger.error("trigger %s is not watched: %s", trigger.trigger_name, problem)
+            self._set_states([trigger.id], health.ERROR, problem)
         return rules
 
     def release(self) -> None:
@@ -237,8 +344,12 @@ class Poller:
                 self.run_once()
             except Exception:  # the poller must survive anything; the cause goes to the log
                 logger.exception("poll cycle failed")
-                self.failures += 1
-            stop.wait(backoff_delay(self.failures, self.interval, self.backoff_cap))
+                stop.wait(backoff_delay(1, self.interval, self.backoff_cap))
+            # Back-off is kept per connection and model: the loop itself keeps its pace.
+            stop.wait(self.interval)
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)
+            self._executor = None
         try:
             self.release()
         except Exception:  # a failed release only delays the next poller by one lease

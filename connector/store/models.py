@@ -185,6 +185,11 @@ class Trigger(Base):
     delay: Mapped[int | None] = mapped_column(Integer, default=None)
     delay_unit: Mapped[str | None] = mapped_column(String(10), default=None)
     when: Mapped[str | None] = mapped_column(String(10), default=None)
+    # what the poller last found: None (not polled yet), "ok", "error" (see poll_error),
+    # "waiting" (its connection is down or refuses the login)
+    poll_state: Mapped[str | None] = mapped_column(String(20), default=None)
+    poll_error: Mapped[str | None] = mapped_column(Text, default=None)
+    poll_state_at: Mapped[dt.datetime | None] = mapped_column(DateTime, default=None)
     # webhook
     webhook_type: Mapped[str | None] = mapped_column(String(10), default=None)
     token: Mapped[str | None] = mapped_column(String(100), unique=True, default=None)
