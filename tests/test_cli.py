@@ -419,3 +419,21 @@ def test_alias_bomb_project_file_is_refused_in_one_line(runner, tmp_path):
     assert len(path.read_text()) < 600
     line = one_line_error(runner.invoke(main, ["project", "import", "--no-check", str(path)]))
     assert "YAML aliases (*name) would expand" in line
+
+
+def test_the_login_page_says_how_to_create_the_first_manager(tmp_path):
+    from connector.settings import Settings
+    from connector.store import migrate
+    from webui import create_app
+
+    settings = Settings.from_env({"SYNCSTUDIO_HOME": str(tmp_path)})
+    database = Database(settings.database_url)
+    migrate.upgrade(database)
+    client = create_app({"SETTINGS": settings, "DATABASE": database}).test_client()
+    page = client.get("/login").get_data(as_text=True)
+    assert "syncstudio user add NAME --role manager" in page
+    with database.session() as session:
+        session.add(DashboardUser(login="boss", role="manager", password_hash="x"))
+    page = client.get("/login").get_data(as_text=True)
+    assert "syncstudio user add" not in page
+    database.dispose()

@@ -171,6 +171,13 @@ def _login_attempt_limit() -> str:
     return str(current_app.config["SETTINGS"].login_rate_limit)
 
 
+def _nobody_can_log_in() -> bool:
+    """True while no dashboard user exists: the login page then says how to create one."""
+    db = current_app.extensions["syncstudio.db"]
+    with db.session() as session:
+        return session.scalar(select(DashboardUser.id).limit(1)) is None
+
+
 @bp.route("/login", methods=["GET", "POST"])
 @limiter.limit(_login_attempt_limit, methods=["POST"],
                error_message="Too many login attempts from this address; wait a minute.")
@@ -179,7 +186,8 @@ def login() -> Any:
     if request.method == "GET":
         if current_user.is_authenticated:
             return redirect(url_for("dashboard.index"))
-        return render_template("login.html", next=request.args.get("next", ""))
+        return render_template("login.html", next=request.args.get("next", ""),
+                               first_run=_nobody_can_log_in())
     name = request.form.get("login", "").strip()[:200]
     password = request.form.get("password", "")
     lockout: Lockout = current_app.extensions[LOCKOUT]
