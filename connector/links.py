@@ -1,4 +1,4 @@
-"""Links between Odoo records and external objects, kept in the own database (SPEC §3, §4).
+"""Links between Odoo records and external objects, kept in the own database.
 
 A link has a relation name and two sides. An Odoo link is (``__odoo__``, record id) on side 1
 with the Odoo model, and (``__default_external__``, external ref) on side 2. An external–external

@@ -1,6 +1,6 @@
 """Projects as YAML files: plan, then apply, an import; and export.
 
-The file's format is :mod:`connector.schema` (SPEC §3's contract); this module only reads and
+The file's format is :mod:`connector.schema`; this module only reads and
 writes the own database. Secret values never live in the file: a secret is a name, or a name
 mapped to ``${ENV_NAME}``, which the import reads once and stores encrypted. Re-importing a
 file updates the project in place: tasks are matched by name and triggers by

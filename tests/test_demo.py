@@ -1,5 +1,5 @@
-"""`syncstudio demo`: two simulators, the seeds' two demo projects, and the whole service in one
-process, with no external service."""
+"""`syncstudio demo`: two simulators, the original Odoo module's two demo projects, and the
+whole service in one process, with no external service."""
 
 from __future__ import annotations
 

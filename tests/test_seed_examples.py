@@ -1,4 +1,4 @@
-"""The seeds' demo tasks run here with at most cosmetic changes: a Telegram-style webhook,
+"""The original module's demo tasks run here with at most cosmetic changes: a Telegram webhook,
 the Odoo2odoo ``handle_db`` that copies partners to a second Odoo and links them, and a button
 that uploads partners in sub-jobs."""
 

@@ -1,6 +1,6 @@
 """Dashboard authentication: Flask-Login against :class:`DashboardUser`, roles, CSRF.
 
-Roles are ordered ``user`` < ``developer`` < ``manager`` (SPEC §3): a User only reads, a
+Roles are ordered ``user`` < ``developer`` < ``manager``: a User only reads, a
 Developer edits projects, tasks, triggers and params but never sees secret values or protected
 code, a Manager does everything. Every dashboard form is CSRF-protected; the webhook relay is
 exempt (its callers are other systems, authenticated by the unguessable token in the URL).

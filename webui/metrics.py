@@ -1,4 +1,4 @@
-"""Prometheus metrics at ``/metrics`` (SPEC §8), in the text exposition format.
+"""Prometheus metrics at ``/metrics``, in the text exposition format.
 
 Two sources:
 

@@ -166,7 +166,7 @@ def _find_trigger(conn: Any, token: str) -> _Hook | None:
 
 
 def _make_response(kind: str, result: Any) -> Response:
-    """Turn a handler's return value into a response (SPEC §5's rules).
+    """Turn a handler's return value into a response.
 
     ``data``, ``(data, status)``, ``(data, headers)`` or ``(data, status, headers)``; a JSON
     webhook sends data as JSON unless the handler set its own Content-Type; bytes without

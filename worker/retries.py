@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-#: SPEC §5: 5 min, 15 min, 60 min, 3 h; the fifth failure fails the job.
+#: 5 min, 15 min, 60 min, 3 h; the fifth failure fails the job.
 DEFAULT_DELAYS: tuple[float, ...] = (300.0, 900.0, 3600.0, 10800.0)
 
 

@@ -1,6 +1,6 @@
 """Cron triggers: when the next run is due, and the loop that records their jobs.
 
-Rules (SPEC §5, the seeds' cron): a job is queued only when the previous job of the trigger has
+Rules (as the original module's cron): a job is queued only when the previous job of the trigger has
 finished; after downtime the missed runs run once, not once per missed interval; the next run
 is the first occurrence of the schedule after now, so the rhythm stays anchored to the
 configured next-execution date.

@@ -76,7 +76,7 @@ def demo_settings(home: Path, host: str, port: int) -> Settings:
                                  "removed when the demo stops).")
 @one_line_errors
 def demo(host: str, port: int, home_dir: Path | None) -> None:
-    """The whole service with two built-in Odoo simulators and the seeds' two demo projects.
+    """The whole service with two built-in Odoo simulators and two demo projects.
 
     Starts an Odoo 17 simulator with demo data (the project's Odoo) and a second one (the
     external Odoo of "Odoo2odoo"), imports "Demo Telegram support" and "Demo Odoo2odoo", then

@@ -1,4 +1,4 @@
-"""SQLAlchemy models of the own database: every concept of SPEC §3.
+"""SQLAlchemy models of the own database: every concept of the product.
 
 Times are stored as naive UTC datetimes. Secret values are stored encrypted (see
 :mod:`connector.store.crypto`); the columns holding them end in ``_enc``.

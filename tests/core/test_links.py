@@ -1,4 +1,4 @@
-"""Link rules of the seeds: one-to-one unless allow_many2many, ambiguous get refused,
+"""Link rules of the original module: one-to-one unless allow_many2many, ambiguous get refused,
 search with "any of" lists, sync dates, external-external links."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Project YAML import and export (SPEC §3)."""
+"""Project YAML import and export."""
 
 from __future__ import annotations
 

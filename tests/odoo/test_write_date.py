@@ -1,4 +1,5 @@
-"""write_date/create_date facts of SPEC §7 (transaction time, whole seconds over RPC)."""
+"""write_date/create_date facts measured on a real Odoo 17 (transaction time, whole seconds
+over RPC)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The webhook relay: every response shape of SPEC §5 and every bad-input case."""
+"""The webhook relay: every documented response shape and every bad-input case."""
 
 from __future__ import annotations
 

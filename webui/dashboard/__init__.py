@@ -1,4 +1,4 @@
-"""The dashboard (SPEC §8): projects, tasks, triggers, jobs, logs and links, behind a login.
+"""The dashboard: projects, tasks, triggers, jobs, logs and links, behind a login.
 
 One module per area registers its views on :data:`bp`. Views read with one short session each
 and render inside it; every write is a POST guarded by :func:`webui.auth.role_required` and

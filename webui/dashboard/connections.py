@@ -1,4 +1,4 @@
-"""Odoo connections, with a "Test connection" action (SPEC §3, §8)."""
+"""Odoo connections, with a "Test connection" action."""
 
 from __future__ import annotations
 

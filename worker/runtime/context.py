@@ -80,7 +80,7 @@ def base_context(*, env: Any, log: Callable[[str, str], None] | None = None,
                  user: Any = None, add_job: Callable[..., Any] | None = None,
                  links: Mapping[str, Callable[..., Any]] | None = None,
                  secrets: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """The names every layer sees (SPEC §4), built around the job layer's callbacks.
+    """The names every layer sees, built around the job layer's callbacks.
 
     Secret values are masked in log lines and data-out records: logs are visible to every
     dashboard user, and a URL such as Telegram's ``/bot<TOKEN>/`` carries a secret.

@@ -135,7 +135,7 @@ class SandboxTransformer(RestrictingNodeTransformer):
         return super().visit_ImportFrom(node)
 
     def visit_Attribute(self, node: ast.Attribute) -> Any:
-        # ``record._name`` is how Odoo code reads a model name (the seeds document
+        # ``record._name`` is how Odoo code reads a model name (the original module documents
         # ``link.odoo._name``); the run-time guard allows it on recordsets only.
         if node.attr == PUBLIC_PRIVATE_ATTRIBUTE and isinstance(node.ctx, ast.Load):
             node = self.node_contents_visit(node)

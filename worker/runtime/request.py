@@ -1,7 +1,8 @@
 """The ``httprequest`` handed to ``handle_webhook``: plain data, not the web framework's object.
 
 A werkzeug request reaches the WSGI environ, the input stream and the server; task code only
-needs what the seeds document (``form``, ``files``, ``remote_addr``, the data and JSON body).
+needs what the original module documents (``form``, ``files``, ``remote_addr``, the data and
+JSON body).
 Being plain data it also crosses into the sandbox process (it pickles).
 """
 

@@ -56,7 +56,7 @@ def _seed_deleted(env: Environment, model: str, values: Mapping[str, Mapping[str
 def call_handler(func: types.FunctionType, handler: str, env: Environment, *,
                  records: tuple[Any, ...] | RecordSet | None = None,
                  args: tuple[Any, ...] = (), kwargs: Mapping[str, Any] | None = None) -> Any:
-    """Call ``func`` the way its kind of handler is called (SPEC §3)."""
+    """Call ``func`` the way its kind of handler is called."""
     if handler == "handle_db":
         if isinstance(records, RecordSet):
             recordset = records

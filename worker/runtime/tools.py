@@ -1,9 +1,10 @@
-"""Helpers and libraries exposed to task code (the seeds' "Libs" and "Tools").
+"""Helpers and libraries exposed to task code (the original module's "Libs" and "Tools").
 
 Libraries are handed over as narrow namespaces (:func:`module_proxy`), never as modules: a
 module's attributes include whatever it imported (``json.codecs.open``).
 
-``timezone``: the seeds pass ``pytz.timezone``. We do not depend on pytz; ``timezone(name)``
+``timezone``: the original module passes ``pytz.timezone``. We do not depend on pytz;
+``timezone(name)``
 returns a :class:`zoneinfo.ZoneInfo` (the standard library's IANA zones), usable as
 ``datetime.datetime.now(timezone('Europe/Berlin'))`` or ``dt.astimezone(timezone('UTC'))``.
 pytz's ``localize(dt)`` is not available: use ``dt.replace(tzinfo=timezone(name))``.
