@@ -44,8 +44,21 @@ def test_read_of_a_deleted_id_is_empty(target, deleted_id):
 
 
 def test_read_keeps_existing_ids_and_drops_deleted_ones(target, deleted_id):
-    rows = target.execute_kw("res.partner", "read", [[deleted_id, 1], ["id"]])
+    rows = target.execute_kw("res.partner", "read", [[deleted_id, 1], ["name"]])
     assert [row["id"] for row in rows] == [1]
+
+
+def test_read_of_only_the_id_answers_deleted_ids_too(target, deleted_id):
+    """``['id']`` alone reads nothing from the table: the deleted id comes back."""
+    rows = target.execute_kw("res.partner", "read", [[deleted_id, 1], ["id"]])
+    assert [row["id"] for row in rows] == [deleted_id, 1]
+
+
+def test_read_of_every_field_of_a_deleted_partner_is_a_fault(target, deleted_id):
+    with pytest.raises(xmlrpc.client.Fault):
+        target.execute_kw("res.partner", "read", [[deleted_id, 1]])
+    answer = target.json_execute_kw("res.partner", "read", [[deleted_id, 1]])
+    assert answer["error"]["data"]["name"] == "builtins.TypeError", answer
 
 
 def test_write_of_a_deleted_id_is_missing_error(target, deleted_id):
