@@ -90,6 +90,8 @@ class DatabaseSnapshot:
     durations: dict[float, float]  # quantile → seconds (NaN without finished jobs)
     # (connection name, model, seconds since touched, seconds since the last successful cycle)
     cursors: list[tuple[str, str, float, float]]
+    # (project, trigger name, poll state) of every active DB trigger; "new": not polled yet
+    triggers: list[tuple[str, str, str]] = dataclasses.field(default_factory=list)
 
 
 def quantile(values: Sequence[float], q: float) -> float:
@@ -189,6 +191,20 @@ def _cursors(conn: Connection, now: dt.datetime) -> list[tuple[str, str, float, 
     return ages
 
 
+#: The states a DB trigger's gauge reports (the poller's, plus "new" before its first cycle).
+TRIGGER_STATES = ("new", "ok", "waiting", "error")
+
+
+def _trigger_states(conn: Connection) -> list[tuple[str, str, str]]:
+    rows = conn.execute(
+        select(_PROJECTS.c.name, _TRIGGERS.c.trigger_name, _TRIGGERS.c.poll_state)
+        .join(_PROJECTS, _TRIGGERS.c.project_id == _PROJECTS.c.id)
+        .where(_TRIGGERS.c.kind == "db", _TRIGGERS.c.active.is_(True),
+               _PROJECTS.c.active.is_(True))
+        .order_by(_PROJECTS.c.name, _TRIGGERS.c.trigger_name))
+    return [(project, name, state or "new") for project, name, state in rows]
+
+
 def read_database(db: Database, now: dt.datetime | None = None) -> DatabaseSnapshot:
     """Read every database metric in one short read-only transaction."""
     now = now or utcnow()
@@ -200,7 +216,8 @@ def read_database(db: Database, now: dt.datetime | None = None) -> DatabaseSnaps
         oldest = _oldest_pending(conn, now)
         recent, durations = _recent(conn, now - dt.timedelta(seconds=WINDOW))
         cursors = _cursors(conn, now)
-    return DatabaseSnapshot(jobs, oldest, recent, durations, cursors)
+        triggers = _trigger_states(conn)
+    return DatabaseSnapshot(jobs, oldest, recent, durations, cursors, triggers)
 
 
 class DatabaseCollector(Collector):
@@ -248,6 +265,15 @@ class DatabaseCollector(Collector):
             polled.add_metric([connection, model], succeeded)
         yield cursors
         yield polled
+        states = GaugeMetricFamily(
+            "syncstudio_db_trigger_state",
+            "1 for the poll state of each active DB trigger: ok, waiting (its connection is in "
+            "trouble), error (the trigger itself cannot be watched; see its page), new.",
+            labels=["project", "trigger", "state"])
+        for project, name, state in snap.triggers:
+            for each in TRIGGER_STATES:
+                states.add_metric([project, name, each], 1.0 if each == state else 0.0)
+        yield states
 
 
 # -- this web process ---------------------------------------------------------------------------

@@ -10,6 +10,7 @@ import click
 from sqlalchemy import select
 
 from connector.cli.base import (
+    find_project,
     find_trigger,
     load_settings,
     main,
@@ -60,6 +61,32 @@ def trigger_run(project_name: str, trigger_name: str, data: str | None) -> None:
     execute(ctx, job_id)
     ctx.pool.close()
     print_job(database, job_id)
+
+
+@trigger.command("list")
+@click.option("--project", "project_name", default=None, help="Only this project's triggers.")
+@one_line_errors
+def trigger_list(project_name: str | None) -> None:
+    """List triggers with their kind and, for DB triggers, what the poller last found."""
+    from sqlalchemy import select
+
+    from connector.store.models import Project, Trigger
+
+    settings = load_settings()
+    with open_db(settings).session() as session:
+        query = (select(Project.name, Trigger).join(Project, Trigger.project_id == Project.id)
+                 .order_by(Project.name, Trigger.kind, Trigger.trigger_name))
+        if project_name is not None:
+            query = query.where(Project.id == find_project(session, project_name).id)
+        rows = session.execute(query).all()
+        if not rows:
+            click.echo("no triggers")
+        for project, trig in rows:
+            state = "" if trig.kind != "db" else f"  {trig.poll_state or 'not polled yet'}"
+            if trig.kind == "db" and trig.poll_error:
+                state += f": {trig.poll_error}"
+            active = "" if trig.active else "  (inactive)"
+            click.echo(f"{project}  {trig.kind:<7} {trig.trigger_name}{active}{state}")
 
 
 @trigger.command("snapshot")
