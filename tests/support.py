@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import http.server
 import os
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -15,6 +17,50 @@ from connector.store.db import Database
 from connector.store.models import Trigger
 
 RABBITMQ_URL = os.environ.get("SYNCSTUDIO_TEST_RABBITMQ", "amqp://guest:guest@127.0.0.1:5672/")
+
+
+class LocalApi(http.server.ThreadingHTTPServer):
+    """A local HTTP API on a free loopback port, answering every GET and POST with
+    :meth:`answer` (override it) and recording each request in ``received``."""
+
+    def __init__(self) -> None:
+        self.received: list[dict[str, Any]] = []
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def _answer(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                request = {"path": self.path, "headers": dict(self.headers),
+                           "body": body.decode("utf-8", "replace")}
+                outer.received.append(request)
+                status, payload = outer.answer(request)
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            do_GET = do_POST = _answer  # noqa: N815 - http.server's naming
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        super().__init__(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.serve_forever, daemon=True)
+        self.thread.start()
+
+    def answer(self, request: dict[str, Any]) -> tuple[int, bytes]:
+        """Status and JSON body for ``request`` (path, headers, body)."""
+        return 200, b"{}"
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}"
+
+    def close(self) -> None:
+        self.shutdown()
+        self.server_close()
 
 
 def require_service(name: str, check: Callable[[], Any]) -> None:

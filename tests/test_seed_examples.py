@@ -4,9 +4,7 @@ that uploads partners in sub-jobs."""
 
 from __future__ import annotations
 
-import http.server
 import json
-import threading
 import uuid
 import xmlrpc.client
 
@@ -17,38 +15,20 @@ from connector import jobs
 from connector.projects import ProjectImporter, parse
 from connector.store.crypto import SecretBox
 from connector.store.models import Job, Link, Log, Trigger
+from tests.support import LocalApi
 from worker.executor import WorkerContext, execute
 from worker.service import Service
 
 
-class FakeTelegram(http.server.ThreadingHTTPServer):
+class FakeTelegram(LocalApi):
     """A local stand-in for the Bot API: records every sendMessage call."""
 
-    def __init__(self) -> None:
-        self.sent: list[dict] = []
-        outer = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
-                body = self.rfile.read(int(self.headers["Content-Length"] or 0))
-                outer.sent.append({"path": self.path, **json.loads(body)})
-                payload = b'{"ok": true, "result": {"message_id": 1}}'
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        super().__init__(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.serve_forever, daemon=True)
-        self.thread.start()
-
     @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}"
+    def sent(self) -> list[dict]:
+        return [{"path": r["path"], **json.loads(r["body"])} for r in self.received]
+
+    def answer(self, request: dict) -> tuple[int, bytes]:
+        return 200, b'{"ok": true, "result": {"message_id": 1}}'
 
 
 TELEGRAM = """

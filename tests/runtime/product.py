@@ -4,9 +4,7 @@ dashboard User can read of the job."""
 
 from __future__ import annotations
 
-import http.server
 import json
-import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -17,46 +15,16 @@ from connector import jobs
 from connector.projects import ProjectImporter
 from connector.store.crypto import SecretBox
 from connector.store.models import Job, Log, Trigger
+from tests.support import LocalApi
 from worker.executor import WorkerContext, execute
 
 
-class FakeApi(http.server.ThreadingHTTPServer):
+class FakeApi(LocalApi):
     """A local HTTP API recording every request: ``/fail…`` answers 500, anything else 200."""
 
-    def __init__(self) -> None:
-        self.received: list[dict[str, Any]] = []
-        outer = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def _answer(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length) if length else b""
-                outer.received.append({"path": self.path, "headers": dict(self.headers),
-                                       "body": body.decode("utf-8", "replace")})
-                status = 500 if self.path.startswith("/fail") else 200
-                payload = json.dumps({"ok": status == 200, "path": self.path}).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-
-            do_GET = do_POST = _answer  # noqa: N815 - http.server's naming
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        super().__init__(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.serve_forever, daemon=True)
-        self.thread.start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}"
-
-    def close(self) -> None:
-        self.shutdown()
-        self.server_close()
+    def answer(self, request: dict[str, Any]) -> tuple[int, bytes]:
+        status = 500 if request["path"].startswith("/fail") else 200
+        return status, json.dumps({"ok": status == 200, "path": request["path"]}).encode()
 
 
 def code_check(allowlist: tuple[str, ...]) -> Any:
