@@ -42,6 +42,11 @@ def subscribed(rule: Mapping[str, Any] | None, method: str) -> bool:
     return bool(rule.get("log_write"))
 
 
+def captures(rule: Mapping[str, Any] | None) -> bool:
+    """Whether the rule's unlink logs carry the deleted record's values (``capture_record``)."""
+    return subscribed(rule, "unlink") and bool(rule and rule.get("capture_record"))
+
+
 def old_values(current: Mapping[str, Any], lines: Iterable[Mapping[str, Any]],
                types: Mapping[str, str]) -> dict[str, Any]:
     """The values before the first logged write: ``current`` with each field's earliest old value.

@@ -61,6 +61,9 @@ class CursorState:
     wide: bool = False            # ``extra`` was chosen for a trigger that fires on any write
     skew: float | None = None     # lower bound of Odoo's clock minus ours, in seconds
     unlink_seen: dict[str, str] = dataclasses.field(default_factory=dict)  # log id → date
+    unlink_floor: int | None = None  # newest unlink log when the trigger began: older is history
+    unlink_high: int = 0             # newest unlink log id seen
+    unlink_deep_at: float = 0.0      # when the auditlog unlink look-back was last read
     timed: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:

@@ -92,6 +92,24 @@ def auditlog_logs(client: OdooClient, model: str, method: str, since: str,
     return client.search_read("auditlog.log", domain, ["res_id", "create_date"], order="id asc")
 
 
+def auditlog_unlinks(client: OdooClient, model: str, after_id: int,
+                     since: str | None = None) -> list[dict[str, Any]]:
+    """Unlink logs of ``model`` with an id above ``after_id`` (created since ``since`` if given)."""
+    domain: list[Any] = [("model_id.model", "=", model), ("method", "=", "unlink"),
+                         ("id", ">", after_id)]
+    if since is not None:
+        domain.append(("create_date", ">=", since))
+    return client.search_read("auditlog.log", domain, ["res_id", "create_date"], order="id asc")
+
+
+def newest_log_id(client: OdooClient, model: str, method: str) -> int:
+    """The id of the newest ``method`` log of ``model`` (0 when there is none)."""
+    rows = client.search_read("auditlog.log", [("model_id.model", "=", model),
+                                               ("method", "=", method)],
+                              ["id"], order="id desc", limit=1)
+    return int(rows[0]["id"]) if rows else 0
+
+
 def auditlog_lines(client: OdooClient, log_ids: Sequence[int],
                    fields: Sequence[str] | None = None) -> list[dict[str, Any]]:
     """Lines of the given logs (only the named fields' lines when ``fields`` is given)."""

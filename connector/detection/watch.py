@@ -96,7 +96,10 @@ class ModelWatch:
         if self.plan.change:
             count += self.scan_changes(state)
         stamp = self.now().timestamp()
-        if self.plan.unlink and stamp - state.deleted_at >= self.opts.deletion_interval:
+        # Auditlog answers "what was deleted" in one cheap call, so it runs every cycle; the id
+        # comparison reads every id of the model and keeps to its own interval.
+        if self.plan.unlink and (auditlog.subscribed(state.audit, "unlink")
+                                 or stamp - state.deleted_at >= self.opts.deletion_interval):
             count += self.check_deletions(state)
         if self.plan.timed:
             count += self.check_timed(state)
@@ -113,8 +116,9 @@ class ModelWatch:
 
     def _full_needed(self, state: CursorState) -> bool:
         # A full snapshot gives old values and the id set for deletions, unless auditlog does.
+        # Without capture_record an unlink log says which record went, not what it held.
         old = self.plan.needs_old and not auditlog.subscribed(state.audit, "write")
-        gone = self.plan.unlink and not auditlog.subscribed(state.audit, "unlink")
+        gone = self.plan.unlink and not auditlog.captures(state.audit)
         return old or gone
 
     def _commit(self, state: CursorState, work: Callable[[Any], int]) -> int:
@@ -145,6 +149,14 @@ class ModelWatch:
         fresh = CursorState(fields=self.plan.fields, timed=state.timed)
         if self.plan.needs_old or self.plan.unlink:
             fresh.audit = sources.auditlog_rule(client, self.model)
+        if self.plan.unlink and auditlog.subscribed(fresh.audit, "unlink"):
+            # Deletions logged before the trigger existed are history, not events; a
+            # re-activation keeps the floor so deletions since the last cycle are not lost.
+            if state.ready and state.unlink_floor is not None:
+                fresh.unlink_floor, fresh.unlink_seen = state.unlink_floor, state.unlink_seen
+                fresh.unlink_high = state.unlink_high
+            else:
+                fresh.unlink_floor = sources.newest_log_id(client, self.model, "unlink")
         types: dict[str, str] = {}
         if self.plan.timed or fresh.audit or self.plan.any_write:
             types, broad = sources.describe(client, self.model)
@@ -265,30 +277,22 @@ class ModelWatch:
 
     def check_deletions(self, state: CursorState) -> int:
         """Find deleted records (auditlog, else id comparison) and fire the unlink rules."""
-        values: dict[int, dict[str, Any]] = {}
         if auditlog.subscribed(state.audit, "unlink"):
-            newest = max([state.high or "", *state.unlink_seen.values()]) or format_odoo(
-                self.now())
-            since = minus(newest, self.opts.lookback)
-            state.prune_unlinks(since)
-            logs = [log for log in sources.auditlog_logs(self.client, self.model, "unlink", since)
-                    if str(log["id"]) not in state.unlink_seen]
-            lines = auditlog.lines_by_log(sources.auditlog_lines(
-                self.client, [int(log["id"]) for log in logs], [*state.fields, "name"]))
-            for log in logs:
-                state.unlink_seen[str(log["id"])] = log["create_date"]
-                values[int(log["res_id"])] = auditlog.last_values(
-                    lines.get(int(log["id"]), []), state.types)
+            values = self._deleted_from_auditlog(state)
         else:
             present = sources.all_ids(self.client, self.model)
             with self.db.session() as session:
                 gone = [rid for rid in snapshots.load_ids(session, self.connection_id, self.model)
                         if rid not in present]
             values = {rid: {} for rid in gone}
+        unknown = set()
         with self.db.session() as session:
-            for rid, known in snapshots.load(session, self.connection_id, self.model,
-                                             values).items():
-                values[rid] = {**known.values, **values[rid]}
+            known = snapshots.load(session, self.connection_id, self.model, values)
+        for rid in values:
+            if rid in known:
+                values[rid] = {**known[rid].values, **values[rid]}
+            elif not values[rid]:
+                unknown.add(rid)
         for rid, vals in values.items():
             vals.setdefault("display_name", vals.get("name", False))
             vals["id"] = rid
@@ -298,12 +302,58 @@ class ModelWatch:
             count = 0
             for rule in self.plan.rules:
                 if rule.condition == "unlink":
-                    ids = [rid for rid, vals in values.items() if _deleted_match(rule, vals)]
+                    ids = self._deleted_for(rule, values, unknown)
                     count += len(self._record(session, rule.id, ids, values))
             snapshots.remove(session, self.connection_id, self.model, values)
             return count
 
         return self._commit(state, work)
+
+    def _deleted_from_auditlog(self, state: CursorState) -> dict[int, dict[str, Any]]:
+        """Records deleted since the last cycle, with their logged values when captured.
+
+        Ordinary cycles ask for logs newer than any seen; every ``deep_every`` seconds the
+        look-back window is read again for a log whose transaction committed late.
+        """
+        stamp = self.now().timestamp()
+        floor = state.unlink_floor or 0
+        since = None
+        if stamp - state.unlink_deep_at >= self.opts.deep_every:
+            newest = max([state.high or "", *state.unlink_seen.values()]) or format_odoo(
+                self.now())
+            since = minus(newest, self.opts.lookback)
+            state.prune_unlinks(since)
+            state.unlink_deep_at = stamp
+        after = floor if since else max(floor, state.unlink_high)
+        logs = [log for log in sources.auditlog_unlinks(self.client, self.model, after, since)
+                if str(log["id"]) not in state.unlink_seen]
+        lines: dict[int, list[Any]] = {}
+        if auditlog.captures(state.audit):
+            lines = auditlog.lines_by_log(sources.auditlog_lines(
+                self.client, [int(log["id"]) for log in logs], [*state.fields, "name"]))
+        values: dict[int, dict[str, Any]] = {}
+        for log in logs:
+            state.unlink_seen[str(log["id"])] = log["create_date"]
+            state.unlink_high = max(state.unlink_high, int(log["id"]))
+            values[int(log["res_id"])] = auditlog.last_values(
+                lines.get(int(log["id"]), []), state.types)
+        return values
+
+    def _deleted_for(self, rule: rl.Rule, values: dict[int, dict[str, Any]],
+                     unknown: set[int]) -> list[int]:
+        """The deleted records ``rule`` fires for; unknown values never pass a domain."""
+        ids = []
+        for rid, vals in values.items():
+            if rule.domain and rid in unknown:
+                logger.warning(
+                    "deleted %s %s not delivered to trigger %s: its values are unknown, so its "
+                    "domain cannot be checked (it was created and deleted between two polls, "
+                    "and the auditlog rule does not capture_record; turn capture_record on to "
+                    "deliver such records)", self.model, rid, self.triggers[rule.id].trigger_name
+                    if rule.id in self.triggers else rule.id)
+            elif _deleted_match(rule, vals):
+                ids.append(rid)
+        return ids
 
     # -- timed conditions -----------------------------------------------------------------
 
