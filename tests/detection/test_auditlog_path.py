@@ -132,3 +132,39 @@ def test_deletions_from_before_the_trigger_existed_are_not_delivered(settings, s
     clock.advance(1)
     poller.run_once()
     assert ids_of(sqlite_db, "ON_DELETE") == [kept]
+
+
+@pytest.fixture
+def real_rule(odoo):
+    """A subscribed res.partner rule without capture_record on the real Odoo under test."""
+    if odoo.sim is not None:
+        pytest.skip("needs a real Odoo with OCA auditlog (ODOO_TEST_*); the simulator's "
+                    "auditlog is covered above")
+    client = odoo.client
+    if not client.search("ir.model", [("model", "=", "auditlog.rule")]):
+        pytest.skip("the OCA auditlog module is not installed on this Odoo")
+    [model_id] = client.search("ir.model", [("model", "=", PARTNER)])
+    if client.search("auditlog.rule", [("model_id", "=", model_id)]):
+        pytest.skip("res.partner already has an auditlog rule this test must not change")
+    rule = client.execute_kw("auditlog.rule", "create", [{
+        "name": "capture off", "model_id": model_id, "log_type": "full", "log_create": True,
+        "log_write": True, "log_unlink": True, "capture_record": False}])
+    client.execute_kw("auditlog.rule", "subscribe", [[rule]])
+    yield rule
+    client.execute_kw("auditlog.rule", "unsubscribe", [[rule]])
+    client.execute_kw("auditlog.rule", "unlink", [[rule]])
+
+
+def test_capture_record_off_on_a_real_odoo(settings, sqlite_db, odoo, real_rule):
+    import_triggers(settings, sqlite_db, odoo, [
+        {"trigger_name": "PERSON_GONE", "model": PARTNER, "condition": "unlink",
+         "domain": PEOPLE_ONLY}])
+    person, company = odoo.create(PARTNER, [
+        {"name": "Real Ann", "email": "ann@x"}, {"name": "Real Corp", "is_company": True}])
+    poller = make_poller(settings, sqlite_db)
+    poller.run_once()
+    odoo.unlink(PARTNER, [person, company])
+    poller.run_once()
+    assert ids_of(sqlite_db, "PERSON_GONE") == [person]
+    last = deleted_values(sqlite_db, "PERSON_GONE")[person]
+    assert last["display_name"] == "Real Ann" and last["is_company"] is False
