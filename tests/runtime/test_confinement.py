@@ -201,7 +201,7 @@ def test_the_service_configuration_is_not_in_the_sandbox(sandbox: SandboxPool) -
         start, end = int(fields[47]), int(fields[48])
         block = ctypes.string_at(start, end - start)
         from connector.settings import Settings
-        settings = Settings.from_env()
+        settings = Settings.from_env(os.environ)
         import multiprocessing
         result = repr((sorted(k for k in os.environ if k.startswith(('SYNCSTUDIO', 'PG'))),
                        block, sys.argv, settings.secret_key.reveal(), settings.database_url,
