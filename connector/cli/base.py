@@ -161,9 +161,9 @@ def web_app(settings: Settings, database: Database | None = None,
     if settings.isolation:
         # Webhook handlers are short: sandbox processes beyond a couple per web process
         # only compete for the cores (workers size theirs to their threads instead).
-        from worker.runtime.pool import default_pool
+        from worker.runtime.isolation import configure_sandboxes
 
-        default_pool().resize(settings.web_sandboxes)
+        configure_sandboxes(settings).resize(settings.web_sandboxes)
     return app
 
 
