@@ -218,12 +218,15 @@ class Templates:
     """The template processes of one worker: the current one, made on first use, and the
     retired ones, closed once the sandboxes forked from them have all ended.
 
-    ``user`` and ``private`` are what :func:`template_main` takes; :meth:`configure` changes
+    ``user`` and ``private`` are what :func:`template_main` takes (by default those of the
+    default settings: the home ``./var`` and its database file); :meth:`configure` changes
     them for the templates started from then on.
     """
 
     def __init__(self, *, user: str | None = Settings.default("sandbox_user"),
-                 private: Iterable[str] = ()) -> None:
+                 private: Iterable[str] | None = None) -> None:
+        if private is None:
+            private = Settings.from_env({}).private_paths
         self.user, self.private = user, tuple(private)
         self._current: Template | None = None
         self._retired: list[Template] = []
