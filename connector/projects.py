@@ -11,7 +11,6 @@ database are kept unless the import prunes.
 from __future__ import annotations
 
 import json
-import os
 import secrets as pysecrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -152,8 +151,11 @@ def _diff(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
 
 def plan_import(session: Session, spec: ProjectSpec, box: SecretBox, *, prune: bool = False,
                 environ: Mapping[str, str] | None = None) -> Plan:
-    """What importing ``spec`` would create, change and delete (nothing is written)."""
-    environ = os.environ if environ is None else environ
+    """What importing ``spec`` would create, change and delete (nothing is written).
+
+    ``${VAR}`` references are looked up in ``environ`` (the command line passes its own).
+    """
+    environ = {} if environ is None else environ
     project = session.scalar(select(Project).where(Project.name == spec.name))
     plan = Plan(spec.name, project is None, prune)
     new = file_mapping(spec)
@@ -252,7 +254,7 @@ class ProjectImporter:
         self.session = session
         self.box = box
         self.check_code = check_code
-        self.environ = os.environ if environ is None else environ
+        self.environ = {} if environ is None else environ
 
     def import_data(self, data: Mapping[str, Any], *, prune: bool = False) -> Project:
         """Create or update the project described by ``data``; returns it (flushed)."""

@@ -23,7 +23,7 @@ def database() -> bool:
 
     from connector.settings import Settings
 
-    engine = create_engine(Settings.from_env().database_url)
+    engine = create_engine(Settings.from_env(os.environ).database_url)
     try:
         with engine.connect() as conn:
             conn.execute(text("SELECT 1"))

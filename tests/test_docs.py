@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from connector.settings import Settings, markdown_rows
 from worker.runtime.context import LINK_FUNCTIONS, base_context
 from worker.runtime.environment import Environment
 from worker.runtime.guards import layer_globals
@@ -101,7 +102,6 @@ def test_every_object_attribute_is_documented() -> None:
 
 
 # ------------------------------------------------------------------------------- settings
-READ_IN_SETTINGS = re.compile(r'_read\(env, "([A-Z0-9_]+)"')
 LITERAL = re.compile(r"SYNCSTUDIO_[A-Z0-9_]*[A-Z0-9]")
 # Variables that are not settings of an installation, and why:
 NOT_SETTINGS = {
@@ -117,8 +117,7 @@ SUFFIXES = {".py", ".yml", ".yaml", ".sh", ""}
 
 
 def settings_read_by_code() -> set[str]:
-    settings_py = (ROOT / "connector" / "settings.py").read_text(encoding="utf-8")
-    names = {"SYNCSTUDIO_" + name for name in READ_IN_SETTINGS.findall(settings_py)}
+    names = {item.env for item in Settings.fields()}
     for folder in SCANNED:
         for path in (ROOT / folder).rglob("*"):
             if not path.is_file() or (path.suffix not in SUFFIXES and path.name != "Dockerfile"):
@@ -143,6 +142,20 @@ def test_every_setting_is_documented_and_every_documented_setting_is_read() -> N
     undocumented = sorted(read - documented)
     assert not undocumented, f"read but not in docs/configuration.md: {undocumented}"
     assert not documented - read, f"documented but never read: {sorted(documented - read)}"
+
+
+def test_every_declared_setting_stands_in_the_table_as_declared() -> None:
+    """Name, default and sentence of each setting come from its one declaration."""
+    text = (DOCS / "configuration.md").read_text(encoding="utf-8")
+    section = text.split("\n## Settings\n", 1)[1].split("\n## ", 1)[0]
+    table = set(section.splitlines())
+    rows = markdown_rows()
+    assert len(rows) == len(list(Settings.fields())) > 40
+    for item, row in zip(Settings.fields(), rows, strict=True):
+        assert item.env in row and item.shown_default in row and item.doc in row
+    stale = [row for row in rows if row not in table]
+    assert not stale, ("docs/configuration.md differs from connector/settings.py; its rows "
+                       "are printed by `python -m connector.settings`:\n" + "\n".join(stale))
 
 
 # ------------------------------------------------------------------------------- the site

@@ -20,4 +20,4 @@ def test_import_contracts_hold():
     result = subprocess.run([command, "--config", str(ROOT / "setup.cfg")], cwd=ROOT,
                             capture_output=True, text=True, timeout=300, check=False)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
-    assert "3 kept, 0 broken" in result.stdout
+    assert "4 kept, 0 broken" in result.stdout

@@ -16,7 +16,10 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     """Build the web application; ``test_config`` overrides settings in tests."""
     app = Flask(__name__)
     config = dict(test_config or {})
-    settings = config.pop("SETTINGS", None) or Settings.from_env()
+    settings = config.pop("SETTINGS", None)
+    if not isinstance(settings, Settings):
+        # The command line reads the environment once and hands its settings down.
+        raise TypeError("create_app() needs {'SETTINGS': Settings.from_env(os.environ)}")
     app.config.update(SETTINGS=settings, MAX_CONTENT_LENGTH=settings.webhook_max_body)
     app.config.update(config)
     db = config.get("DATABASE") or Database(settings.database_url)

@@ -14,6 +14,8 @@ from typing import Any
 
 from flask import Flask
 
+from connector.settings import Settings
+
 DASHBOARD_THREADS = 8  # threads left for /health and the dashboard whatever handlers do
 
 
@@ -44,15 +46,13 @@ def _child_exit(_server: Any, worker: Any) -> None:
 
 
 def serve_gunicorn(factory: Callable[[], Flask], host: str, port: int, processes: int,
-                   announce: Callable[[str], None] = print) -> None:
+                   announce: Callable[[str], None] = print, *,
+                   settings: Settings) -> None:
     """Serve the app built by ``factory`` in ``processes`` forked worker processes."""
     from gunicorn.app.base import BaseApplication
 
     class Application(BaseApplication):
         def load_config(self) -> None:
-            from connector.settings import Settings
-
-            settings = Settings.from_env()
             threads = settings.webhook_threads + settings.webhook_queue + DASHBOARD_THREADS
             options: dict[str, Any] = {
                 "bind": f"{host}:{port}", "workers": processes, "worker_class": "gthread",

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-#: 5 min, 15 min, 60 min, 3 h; the fifth failure fails the job.
-DEFAULT_DELAYS: tuple[float, ...] = (300.0, 900.0, 3600.0, 10800.0)
+from connector.settings import Settings
+
+#: ``SYNCSTUDIO_RETRY_DELAYS``' default: 5 min, 15 min, 60 min, 3 h; the fifth failure fails
+#: the job.
+DEFAULT_DELAYS: tuple[float, ...] = Settings.default("retry_delays")
 
 
 def retry_delay(attempts: int, delays: Sequence[float] = DEFAULT_DELAYS,

@@ -20,8 +20,7 @@ from worker.actors import declare_actors
 from worker.broker import QUEUE, make_broker
 from worker.dispatch import Dispatcher
 from worker.executor import WorkerContext
-from worker.runtime.isolation import warm_up
-from worker.runtime.pool import close_default_pool, default_pool
+from worker.runtime.isolation import close_default_pool, configure_sandboxes, warm_up
 from worker.scheduler import Scheduler
 
 logger = logging.getLogger("syncstudio.service")
@@ -61,7 +60,7 @@ class Service:
         if self.settings.isolation:
             # One sandbox process per worker thread, forked from a template started now rather
             # than on the first job.
-            pool = default_pool()
+            pool = configure_sandboxes(self.settings)
             pool.resize(max(count, pool.max_size))
             warm_up()
         self.worker = dramatiq.Worker(self.broker, queues={QUEUE}, worker_threads=count,

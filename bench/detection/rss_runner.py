@@ -7,6 +7,7 @@ SECONDS, then prints one JSON line with the build time, cycles and peak RSS (VmH
 from __future__ import annotations
 
 import json
+import os
 import sys
 import threading
 import time
@@ -29,7 +30,7 @@ def peak_rss_mb() -> float:
 
 def main() -> None:
     seconds = float(sys.argv[1]) if len(sys.argv) > 1 else 10.0
-    settings = Settings.from_env()
+    settings = Settings.from_env(os.environ)
     poller = Poller(Database(settings.database_url), ClientPool(SecretBox.from_settings(settings)),
                     interval=1.0, deletion_interval=2.0)
     started = time.monotonic()

@@ -98,7 +98,7 @@ def project_import(file: str, check: bool, dry_run: bool, prune: bool) -> None:
     settings = load_settings()
     box = SecretBox.from_settings(settings)
     with open_db(settings).session() as session:
-        importer = ProjectImporter(session, box, check_code=code_check)
+        importer = ProjectImporter(session, box, check_code=code_check, environ=os.environ)
         plan = importer.plan(spec, prune=prune)
         info = check_against_odoo(session, box, spec, data.loaded) if check else None
         if dry_run:

@@ -44,7 +44,7 @@ def one_line_errors(func: F) -> F:
 def load_settings() -> Settings:
     """Settings from the environment (a bad variable becomes a one-line error)."""
     try:
-        return Settings.from_env()
+        return Settings.from_env(os.environ)
     except ConfigurationError as exc:
         raise click.ClickException(str(exc)) from None
 
@@ -114,7 +114,7 @@ def main() -> None:
 def with_web_address(settings: Settings, host: str, port: int) -> Settings:
     """Settings whose base URL (used in webhook URLs) follows --host/--port, unless
     SYNCSTUDIO_BASE_URL names a public URL explicitly."""
-    if os.environ.get("SYNCSTUDIO_BASE_URL"):
+    if settings.base_url_configured:
         return settings
     return dataclasses.replace(settings, web_host=host, web_port=port,
                                base_url=f"http://{host}:{port}")
@@ -161,9 +161,9 @@ def web_app(settings: Settings, database: Database | None = None,
     if settings.isolation:
         # Webhook handlers are short: sandbox processes beyond a couple per web process
         # only compete for the cores (workers size theirs to their threads instead).
-        from worker.runtime.pool import default_pool
+        from worker.runtime.isolation import configure_sandboxes
 
-        default_pool().resize(settings.web_sandboxes)
+        configure_sandboxes(settings).resize(settings.web_sandboxes)
     return app
 
 
@@ -183,7 +183,7 @@ def serve_web(settings: Settings, db: Database, host: str, port: int,
     if processes > 1:
         db.dispose()  # each worker process opens its own connections
         serve_gunicorn(functools.partial(web_app, settings), host, port,
-                       processes, announce=click.echo)
+                       processes, announce=click.echo, settings=settings)
     else:
         serve_waitress(web_app(settings, db, wake_dispatcher), host, port, announce=click.echo)
 

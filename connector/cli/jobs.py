@@ -57,6 +57,10 @@ def trigger_run(project_name: str, trigger_name: str, data: str | None) -> None:
         job = jobs.record_trigger_job(session, trig, args=args, user="cli")
         job.state = "enqueued"  # it runs right here: a running dispatcher must not send it too
         job_id = job.id
+    if settings.isolation:
+        from worker.runtime.isolation import configure_sandboxes
+
+        configure_sandboxes(settings)
     ctx = WorkerContext.from_settings(settings, database)
     execute(ctx, job_id)
     ctx.pool.close()

@@ -6,6 +6,7 @@ Reads SYNCSTUDIO_HOME and SYNCSTUDIO_DATABASE_URL like ``syncstudio poller`` but
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 
@@ -18,7 +19,7 @@ from connector.store.db import Database
 
 def main() -> None:
     owner = sys.argv[1] if len(sys.argv) > 1 else "crash-test"
-    settings = Settings.from_env()
+    settings = Settings.from_env(os.environ)
     db = Database(settings.database_url)
     poller = Poller(db, ClientPool(SecretBox.from_settings(settings)), batch_size=50,
                     interval=0.05, owner=owner, lease_ttl=2.0, deep_every=2.0, recent=3.0)

@@ -18,10 +18,11 @@ from typing import Any
 
 import pytest
 
+from connector.settings import Settings
 from worker.runtime import confinement
 from worker.runtime.exceptions import SandboxError
-from worker.runtime.isolation import Limits, run_isolated
-from worker.runtime.pool import SandboxPool, close_default_pool
+from worker.runtime.isolation import Limits, close_default_pool, configure_sandboxes, run_isolated
+from worker.runtime.pool import SandboxPool
 
 ROOT = Path(__file__).resolve().parents[2]
 SECRET_KEY = "sk-" + uuid.uuid4().hex
@@ -54,6 +55,7 @@ def sandbox(service_home: Path) -> Iterator[SandboxPool]:
     os.environ.update(SYNCSTUDIO_HOME=str(service_home), SYNCSTUDIO_SECRET_KEY=SECRET_KEY,
                       SYNCSTUDIO_DATABASE_URL=DB_URL, PGPASSWORD=DB_PASSWORD)
     close_default_pool()  # the next template starts with this environment
+    configure_sandboxes(Settings.from_env(os.environ))  # ... and the service's settings
     pool = SandboxPool(max_size=1)
     pool._raw = True
     try:
@@ -201,7 +203,7 @@ def test_the_service_configuration_is_not_in_the_sandbox(sandbox: SandboxPool) -
         start, end = int(fields[47]), int(fields[48])
         block = ctypes.string_at(start, end - start)
         from connector.settings import Settings
-        settings = Settings.from_env()
+        settings = Settings.from_env(os.environ)
         import multiprocessing
         result = repr((sorted(k for k in os.environ if k.startswith(('SYNCSTUDIO', 'PG'))),
                        block, sys.argv, settings.secret_key.reveal(), settings.database_url,

@@ -8,7 +8,7 @@ import pytest
 
 from connector.errors import CodeError
 from worker.runtime import SandboxViolation, check_code
-from worker.runtime.policy import CODE_CACHE, compile_code
+from worker.runtime.policy import compile_code, reset_code_cache
 
 SECRET = "S3CR3T-VALUE-42"
 
@@ -281,7 +281,7 @@ def test_compiled_code_is_cached() -> None:
     first = compile_code(source, "task", allowlist=())
     assert compile_code(source, "task", allowlist=()) is first
     assert compile_code(source, "common", allowlist=()) is not first
-    CODE_CACHE.clear()
+    reset_code_cache()
     assert compile_code(source, "task", allowlist=()) is not first
 
 

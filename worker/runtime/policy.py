@@ -28,12 +28,13 @@ import re
 import threading
 import types
 from collections.abc import Iterable
-from typing import Any, cast
+from typing import Any
 
 from RestrictedPython import compile_restricted_exec
 from RestrictedPython.transformer import INSPECT_ATTRIBUTES, RestrictingNodeTransformer
 
 from connector.errors import CodeError
+from connector.settings import Settings
 from worker.runtime.facades import grants
 from worker.runtime.guards import (
     BLOCKED_ATTRIBUTES,
@@ -46,8 +47,9 @@ from worker.runtime.guards import (
 )
 
 __all__ = [
-    "HANDLER_NAMES", "LAYERS", "USER_MODULE", "check_code", "compile_code", "default_allowlist",
-    "layer_globals", "safe_getattr", "source_of",
+    "HANDLER_NAMES", "LAYERS", "USER_MODULE", "CodeCache", "check_code", "code_cache",
+    "compile_code", "default_allowlist", "layer_globals", "reset_code_cache", "safe_getattr",
+    "source_of",
 ]
 
 HANDLER_NAMES = ("handle_cron", "handle_db", "handle_webhook", "handle_button")
@@ -56,17 +58,9 @@ _RESERVED_PRIVATE = re.compile(r"_print\Z|_tmp\d+\Z")
 
 
 def default_allowlist() -> tuple[str, ...]:
-    """The operator's import allow-list (``SYNCSTUDIO_IMPORT_ALLOWLIST``) or its default."""
-    from connector.errors import ConfigurationError
-    from connector.settings import Settings
-
-    try:
-        return tuple(Settings.from_env().import_allowlist)
-    except ConfigurationError:
-        # An unrelated bad setting must not make every code check fail: use the default list.
-        # The field has a plain default (a tuple of names), never MISSING.
-        default = Settings.__dataclass_fields__["import_allowlist"].default
-        return tuple(cast("tuple[str, ...]", default))
+    """``SYNCSTUDIO_IMPORT_ALLOWLIST``'s default, for callers that pass no allow-list (the
+    worker and the dashboard pass the configured one)."""
+    return tuple(Settings.default("import_allowlist"))
 
 
 # --------------------------------------------------------------------------------------------
@@ -170,7 +164,7 @@ def _policy(where: str, allowlist: tuple[str, ...]) -> type[SandboxTransformer]:
     return policy
 
 
-class _CodeCache:
+class CodeCache:
     """A small thread-safe LRU of compiled code, so each job does not recompile its project."""
 
     def __init__(self, size: int = 512) -> None:
@@ -203,12 +197,29 @@ class _CodeCache:
             self.sources.clear()
 
 
-CODE_CACHE = _CodeCache()
+_CACHE: CodeCache | None = None
+_CACHE_LOCK = threading.Lock()
+
+
+def code_cache() -> CodeCache:
+    """This process's compiled-code cache, made on first use."""
+    global _CACHE
+    with _CACHE_LOCK:
+        if _CACHE is None:
+            _CACHE = CodeCache()
+        return _CACHE
+
+
+def reset_code_cache() -> None:
+    """Forget every compiled code (the next compilation starts a fresh cache)."""
+    global _CACHE
+    with _CACHE_LOCK:
+        _CACHE = None
 
 
 def source_of(filename: str) -> str | None:
     """The source compiled under ``filename`` (a code object's; for tracebacks)."""
-    return CODE_CACHE.sources.get(filename)
+    return code_cache().sources.get(filename)
 
 
 def _parse(source: str, filename: str, where: str) -> ast.Module:
@@ -232,7 +243,8 @@ def compile_code(source: str, where: str = "task", *, filename: str | None = Non
     filename = filename or f"<{where}>"
     digest = hashlib.sha256(source.encode("utf-8", "surrogatepass")).hexdigest()
     key = (digest, where, filename, allowed)
-    code = CODE_CACHE.get(key)
+    cache = code_cache()
+    code = cache.get(key)
     if code is not None:
         return code
     tree = _parse(source, filename, where)
@@ -253,7 +265,7 @@ def compile_code(source: str, where: str = "task", *, filename: str | None = Non
         raise CodeError(message, lineno=getattr(first, "lineno", None),
                         col=getattr(first, "col", None), where=where)
     assert result.code is not None
-    CODE_CACHE.put(key, result.code, code_filename, source)
+    cache.put(key, result.code, code_filename, source)
     return result.code
 
 

@@ -1,24 +1,16 @@
-"""A pool of warm, long-lived sandbox processes: what :func:`run_isolated` runs jobs in.
+"""A pool of warm, long-lived sandbox processes: the worker's side of the sandbox.
 
-Starting a fresh process per job costs a quarter of a second (a new interpreter re-importing
-the runtime); a job itself takes a fraction of a millisecond. So sandbox processes live long:
+Starting a fresh process per job costs a quarter of a second (a new interpreter re-importing the
+runtime); a job itself takes a fraction of a millisecond. So sandbox processes live long: they
+are forked by a template process (:mod:`worker.runtime.template`) and serve one job after
+another (:mod:`worker.runtime.child`).
 
-* A **template process** (the "zygote") is started once with ``spawn`` (a clean interpreter,
-  not a fork of the threaded worker), imports the runtime and then only forks. Being
-  single-threaded, it can fork safely; a fork of it costs a few milliseconds and shares the
-  imported modules copy-on-write. It owns the sandbox processes, so it is the one that kills
-  and reaps them (no zombies, no pid reuse races) and it kills them all if the worker dies.
-* A **sandbox process** is confined by the kernel right after the fork
-  (:mod:`worker.runtime.confinement`: unprivileged, no writes, no new processes, no service
-  configuration), and serves one job at a time, many jobs over its life. Each job gets
-  fresh namespaces and ``env`` (the runner builds them) and its own limits: a CPU timer
-  (``ITIMER_PROF``) and an address-space limit relative to the process's current size, both
-  lifted after the job; the parent enforces the wall clock. The compiled-code cache and the
-  Odoo client (same connection parameters only, dropped after a failed job) are kept.
-* The **pool** hands an idle process to each caller (thread-safe), starts processes lazily up
-  to ``max_size`` and waits when all are busy. A process that hits a limit, dies or is killed
-  is thrown away; one that served ``max_jobs`` jobs or whose resident memory grew more than
-  ``max_rss_growth_mb`` since its first job is retired, which bounds leaks.
+The **pool** hands an idle process to each caller (thread-safe), starts processes lazily up to
+``max_size`` and waits when all are busy. While a job runs it answers the process's requests
+(log lines, data-out records, ``add_job``, link-store calls) and enforces the wall clock. A
+process that hits a limit, dies or is killed is thrown away; one that served ``max_jobs`` jobs
+or whose resident memory grew more than ``max_rss_growth_mb`` since its first job is retired,
+which bounds leaks.
 
 Processes are bound to one *tenant* (the Odoo connection, secrets, link store and import
 allow-list of the job): protected code may import modules, and a module's mutable state
@@ -29,286 +21,51 @@ fork) when no process of the job's own tenant is idle and the pool is full.
 
 from __future__ import annotations
 
-import atexit
 import contextlib
-import gc
 import hashlib
-import importlib
-import multiprocessing
-import os
+import logging
 import pickle
-import resource
-import signal
-import socket
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from multiprocessing.connection import Connection
-from multiprocessing.reduction import ForkingPickler, recv_handle, send_handle
+from multiprocessing.reduction import ForkingPickler
 from typing import Any
 
-from worker.runtime import confinement
+from connector.settings import Settings
 from worker.runtime.exceptions import SandboxError
-from worker.runtime.isolation import (
-    CONFINEMENT_FAILED,
-    ClientCache,
+from worker.runtime.policy import default_allowlist
+from worker.runtime.protocol import (
+    LINK_STORE_METHODS,
     Limits,
-    _death,
-    _limit_error,
-    _raw,
-    _rebuild,
-    call_link_store,
+    death_error,
+    limit_error,
     loads_from_sandbox,
-    rss_bytes,
-    run_job,
+    rebuild_error,
 )
+from worker.runtime.template import Template, Templates, shared_templates
 
-__all__ = ["DEFAULT_PRELOAD", "SandboxPool", "close_default_pool", "default_pool",
-           "tenant_key", "zygote"]
+__all__ = ["SandboxPool", "call_link_store", "tenant_key"]
 
-#: Modules the template process imports once, for every sandbox process forked from it.
-DEFAULT_PRELOAD = ("worker.runtime.runner", "worker.runtime.isolation", "connector.odoo",
-                   "connector.links", "worker.runtime.confinement",
-                   # What a sandbox's first job would otherwise import on its own: the
-                   # allow-list's usual modules.
-                   "requests", "xmlrpc.client", "hashlib", "hmac", "base64", "re", "math")
-
-_SPAWN = multiprocessing.get_context("spawn")
+logger = logging.getLogger("syncstudio.sandbox")
 
 
-# --------------------------------------------------------------------------------------------
-# Sandbox process
-# --------------------------------------------------------------------------------------------
+def call_link_store(store: Any, method: Any, args: Any, kwargs: Any) -> tuple[str, Any]:
+    """Run a sandbox's link request against ``store``; the answer as ``(kind, value)``."""
+    from connector.links import LinkError
 
-
-def _serve(conn: Connection, raw: bool = False) -> None:
-    """A sandbox process's life: run jobs until told to exit or the parent goes away.
-
-    ``raw``: also accept ``("raw", source)``, plain Python for the tests of the OS boundary
-    (only a pool whose ``_raw`` attribute a test set asks for it).
-    """
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # a killed sandbox must not dump core
-    clients = ClientCache()
+    if (store is None or method not in LINK_STORE_METHODS or not isinstance(args, tuple)
+            or not isinstance(kwargs, dict) or not all(isinstance(k, str) for k in kwargs)):
+        return ("error", {"type": "RuntimeError", "message": "links are not available here"})
     try:
-        while True:
-            try:
-                request = pickle.loads(conn.recv_bytes())
-            except (EOFError, OSError):
-                return
-            if request[0] == "raw" and raw:
-                conn.send((*_raw(request[1]), rss_bytes()))
-                continue
-            if request[0] != "run":
-                return
-            _, connection, limits, kwargs = request
-            kind, value = run_job(conn, connection, limits, kwargs, clients)
-            conn.send((kind, value, rss_bytes()))
-            del request, kwargs, value
-    finally:
-        clients.drop()
-
-
-# --------------------------------------------------------------------------------------------
-# Template process (zygote)
-# --------------------------------------------------------------------------------------------
-
-
-def _exit_status(status: int) -> int:
-    """``waitpid`` status as a multiprocessing exit code (``-signal`` when killed)."""
-    if os.WIFSIGNALED(status):
-        return -os.WTERMSIG(status)
-    return os.WEXITSTATUS(status)
-
-
-def _reap(pid: int, grace: float) -> int | None:
-    """Wait up to ``grace`` s for ``pid`` to end, then SIGKILL it; its exit code."""
-    deadline = time.monotonic() + grace
-    try:
-        while time.monotonic() < deadline:
-            done, status = os.waitpid(pid, os.WNOHANG)
-            if done:
-                return _exit_status(status)
-            time.sleep(0.001)
-        os.kill(pid, signal.SIGKILL)
-        return _exit_status(os.waitpid(pid, 0)[1])
-    except ChildProcessError:
-        return None
-
-
-def _zygote_main(ctl: Connection, preload: tuple[str, ...], user: str | None = None,
-                 private: tuple[str, ...] = ()) -> None:
-    """Import ``preload``, then fork sandbox processes on request and reap them.
-
-    Sandboxes run as ``user`` when this process is root, and may never read ``private``.
-    """
-    # Ctrl-C reaches the whole process group: the worker decides when sandboxes stop.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    # Before any import: no module may keep a copy of the service's configuration. The
-    # worker's command line and its multiprocessing key came along with the spawn too.
-    confinement.scrub_environment()
-    del sys.argv[1:]
-    multiprocessing.current_process().authkey = os.urandom(32)
-    for name in preload:
-        with contextlib.suppress(Exception):
-            importlib.import_module(name)
-    plan = confinement.plan(user, private)
-    ctl.send(("ready", plan.warnings))
-    # Objects that exist now are never collected: keeping the collector away from them keeps
-    # their pages shared between the forks instead of copied on first collection.
-    gc.collect()
-    gc.freeze()
-    children: set[int] = set()
-    try:
-        while True:
-            try:
-                request = ctl.recv()
-            except (EOFError, OSError):
-                return  # the worker is gone
-            if request[0] == "spawn":
-                raw = len(request) > 1 and request[1] is True
-                ours, theirs = socket.socketpair()
-                pid = os.fork()
-                if pid == 0:  # the sandbox process
-                    code = 1
-                    try:
-                        ctl.close()
-                        ours.close()
-                        try:
-                            confinement.confine(plan, keep_fds=[theirs.fileno()])
-                        except Exception as exc:  # noqa: BLE001 - reported, then no jobs
-                            print(f"sandbox confinement failed: {exc}", file=sys.stderr)
-                            code = CONFINEMENT_FAILED
-                            raise SystemExit(code) from None
-                        _serve(Connection(theirs.detach()), raw=raw)
-                        code = 0
-                    finally:
-                        os._exit(code)
-                theirs.close()
-                children.add(pid)
-                ctl.send(pid)
-                send_handle(ctl, ours.fileno(), 0)
-                ours.close()
-            elif request[0] == "reap":
-                _, pid, grace = request
-                ctl.send(_reap(pid, grace) if pid in children else None)
-                children.discard(pid)
-    finally:
-        for pid in children:
-            with contextlib.suppress(OSError):
-                os.kill(pid, signal.SIGKILL)
-            with contextlib.suppress(OSError):
-                os.waitpid(pid, 0)
-
-
-class Zygote:
-    """The parent's handle on a template process (thread-safe)."""
-
-    _ctl: Connection | None  # None once closed
-
-    def __init__(self, preload: Iterable[str] = DEFAULT_PRELOAD, *, user: str | None = None,
-                 private: Iterable[str] = ()) -> None:
-        self.preload = tuple(preload)
-        self._lock = threading.Lock()
-        self._ctl, theirs = _SPAWN.Pipe(duplex=True)
-        self.process = _SPAWN.Process(target=_zygote_main,
-                                      args=(theirs, self.preload, user, tuple(private)),
-                                      name="syncstudio-sandbox-template", daemon=True)
-        self.process.start()
-        theirs.close()
-        try:
-            _, warnings = self._ctl.recv()
-        except (EOFError, OSError):
-            warnings = ["the sandbox template process ended while starting"]
-        for text in warnings:
-            _warn_once(text)
-
-    @property
-    def alive(self) -> bool:
-        """False once the template process has ended."""
-        return self._ctl is not None and self.process.is_alive()
-
-    def spawn(self, raw: bool = False) -> tuple[int, Connection]:
-        """Fork a sandbox process: its pid and a connection to it."""
-        with self._lock:
-            if self._ctl is None:
-                raise SandboxError("the sandbox template process was stopped")
-            try:
-                self._ctl.send(("spawn", raw))
-                pid = self._ctl.recv()
-                fd = recv_handle(self._ctl)
-            except (EOFError, OSError) as exc:
-                raise SandboxError(f"cannot start a sandbox process ({exc})") from None
-        return pid, Connection(fd)
-
-    def reap(self, pid: int, grace: float = 0.0) -> int | None:
-        """End sandbox ``pid`` (SIGKILL after ``grace`` s) and return its exit code."""
-        with self._lock:
-            if self._ctl is None:
-                return None
-            try:
-                self._ctl.send(("reap", pid, grace))
-                return self._ctl.recv()
-            except (EOFError, OSError):
-                return None
-
-    def close(self) -> None:
-        """Stop the template process; it kills the sandbox processes it still has."""
-        with self._lock:
-            ctl, self._ctl = self._ctl, None
-        if ctl is not None:
-            ctl.close()
-        self.process.join(5)
-        if self.process.is_alive():
-            self.process.kill()
-            self.process.join(5)
-
-
-_ZYGOTE: Zygote | None = None
-_OLD_ZYGOTES: list[Zygote] = []
-_ZYGOTE_LOCK = threading.Lock()
-_WARNED: set[str] = set()
-
-
-def _warn_once(text: str) -> None:
-    if text not in _WARNED:
-        _WARNED.add(text)
-        confinement.logger.warning("sandbox confinement: %s", text)
-
-
-def _private_paths() -> tuple[str, ...]:
-    """What no sandbox may read: the service's home and its own SQLite database file."""
-    home = _settings_value("home", None)
-    url = str(_settings_value("database_url", ""))
-    paths = [str(home)] if home else []
-    if url.startswith("sqlite:///"):
-        paths.append(url[len("sqlite:///"):].split("?", 1)[0])
-    return tuple(paths)
-
-
-def zygote(preload: Iterable[str] = ()) -> Zygote:
-    """The shared template process, started on first use (``preload`` adds modules)."""
-    global _ZYGOTE
-    with _ZYGOTE_LOCK:
-        current = _ZYGOTE
-        wanted = tuple(dict.fromkeys((*DEFAULT_PRELOAD, *preload)))
-        if current is not None and current.alive and set(wanted) <= set(current.preload):
-            return current
-        if current is not None:
-            # Dead, or asked for more modules: later forks come from a new template; the
-            # old one ends with close_default_pool() (its sandboxes may still be serving).
-            _OLD_ZYGOTES.append(current)
-            wanted = tuple(dict.fromkeys((*current.preload, *wanted)))
-        _ZYGOTE = Zygote(wanted, user=_settings_value("sandbox_user", "nobody"),
-                         private=_private_paths())
-        return _ZYGOTE
-
-
-# --------------------------------------------------------------------------------------------
-# Pool
-# --------------------------------------------------------------------------------------------
+        return ("ok", getattr(store, method)(*args, **kwargs))
+    except (LinkError, ValueError, TypeError) as exc:
+        return ("error", {"type": type(exc).__name__, "message": str(exc)})
+    except Exception as exc:  # noqa: BLE001 - the database's own errors stay in the worker log
+        logger.exception("a link request of a sandbox failed")
+        return ("error", {"type": "RuntimeError",
+                          "message": f"the link store failed ({type(exc).__name__}); the "
+                                     "worker log has the details"})
 
 
 def tenant_key(connection: Any, kwargs: Mapping[str, Any], link_store: Any = None) -> str:
@@ -328,10 +85,10 @@ def tenant_key(connection: Any, kwargs: Mapping[str, Any], link_store: Any = Non
 class _Child:
     """The parent's record of one sandbox process."""
 
-    __slots__ = ("baseline", "conn", "jobs", "key", "last_used", "pid", "reaped", "zygote")
+    __slots__ = ("baseline", "conn", "jobs", "key", "last_used", "pid", "reaped", "template")
 
-    def __init__(self, zygote: Zygote, pid: int, conn: Connection, key: str | None) -> None:
-        self.zygote, self.pid, self.conn, self.key = zygote, pid, conn, key
+    def __init__(self, template: Template, pid: int, conn: Connection, key: str | None) -> None:
+        self.template, self.pid, self.conn, self.key = template, pid, conn, key
         self.jobs = 0
         self.baseline: int | None = None  # RSS after its first job
         self.last_used = time.monotonic()
@@ -343,17 +100,21 @@ class SandboxPool:
 
     ``max_size``: processes at most (callers wait when all are busy); ``max_jobs``: jobs per
     process before it is replaced; ``max_rss_growth_mb``: resident-memory growth since a
-    process's first job that retires it; ``preload``: modules of the template process.
+    process's first job that retires it; ``preload``: modules of the template process;
+    ``templates``: where processes are forked from (default: this process's shared ones).
     """
 
-    def __init__(self, max_size: int = 4, *, max_jobs: int = 500,
-                 max_rss_growth_mb: float = 64.0, preload: Iterable[str] = ()) -> None:
+    def __init__(self, max_size: int = Settings.default("worker_threads"), *,
+                 max_jobs: int = Settings.default("sandbox_max_jobs"),
+                 max_rss_growth_mb: float = Settings.default("sandbox_max_rss_growth_mb"),
+                 preload: Iterable[str] = (), templates: Templates | None = None) -> None:
         if max_size < 1 or max_jobs < 1:
             raise ValueError("max_size and max_jobs must be at least 1")
         self.max_size = max_size
         self.max_jobs = max_jobs
         self.max_rss_growth = int(max_rss_growth_mb * 1024 * 1024)
         self.preload = tuple(preload)
+        self.templates = templates
         self._cond = threading.Condition()
         self._idle: list[_Child] = []       # most recently used last
         self._children: set[_Child] = set()  # idle and busy
@@ -373,7 +134,7 @@ class SandboxPool:
 
     def _start(self, key: str | None) -> _Child:
         try:
-            template = zygote(self.preload)
+            template = (self.templates or shared_templates()).get(self.preload)
             pid, conn = template.spawn(raw=self._raw)
         except BaseException:
             with self._cond:
@@ -409,7 +170,7 @@ class SandboxPool:
             with contextlib.suppress(OSError):
                 child.conn.send_bytes(pickle.dumps(("exit",)))
         child.conn.close()
-        return child.zygote.reap(child.pid, grace)
+        return child.template.reap(child.pid, grace)
 
     def resize(self, max_size: int) -> None:
         """Allow up to ``max_size`` processes (extra idle ones end as they are released)."""
@@ -502,8 +263,6 @@ class SandboxPool:
         kwargs["has_link_store"] = link_store is not None
         if kwargs.get("allowlist") is None:
             # Resolved here: a sandbox has no configuration to read it from.
-            from worker.runtime.policy import default_allowlist
-
             kwargs["allowlist"] = default_allowlist()
         # Pickled before taking a process, so an unpicklable argument is the caller's error.
         request = bytes(ForkingPickler.dumps(("run", connection, limits, kwargs)))
@@ -541,7 +300,7 @@ class SandboxPool:
             while True:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0 or not conn.poll(remaining):
-                    raise _limit_error("wall", limits)  # the finally clause kills it
+                    raise limit_error("wall", limits)  # the finally clause kills it
                 try:
                     message = loads_from_sandbox(conn.recv_bytes())
                 except (EOFError, OSError):
@@ -549,7 +308,7 @@ class SandboxPool:
                     if exitcode is None and self._closed:
                         raise SandboxError("the sandbox pool was closed while the task "
                                            "ran") from None
-                    raise _death(exitcode, limits) from None
+                    raise death_error(exitcode, limits) from None
                 kind = message[0]
                 if kind == "log":
                     if log is not None:
@@ -569,12 +328,12 @@ class SandboxPool:
                     _, method, args, call_kwargs = message
                     conn.send(call_link_store(link_store, method, args, call_kwargs))
                 elif kind == "limit":
-                    raise _limit_error(message[1], limits)
+                    raise limit_error(message[1], limits)
                 elif kind in ("error", "result", "raw"):
                     done = True
                     self._release(child, message[2])
                     if kind == "error":
-                        raise _rebuild(message[1])
+                        raise rebuild_error(message[1])
                     if kind == "raw":
                         return message[1]
                     try:
@@ -603,69 +362,3 @@ class SandboxPool:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-_DEFAULT: SandboxPool | None = None
-_DEFAULT_LOCK = threading.Lock()
-
-
-def _settings_value(name: str, default: Any) -> Any:
-    from connector.errors import ConfigurationError
-    from connector.settings import Settings
-
-    try:
-        return getattr(Settings.from_env(), name, default)
-    except ConfigurationError:
-        return default
-
-
-def default_pool() -> SandboxPool:
-    """The process-wide pool of :func:`run_isolated`, sized from the settings."""
-    global _DEFAULT
-    with _DEFAULT_LOCK:
-        if _DEFAULT is None:
-            _DEFAULT = SandboxPool(
-                max_size=_settings_value("worker_threads", 4),
-                max_jobs=_settings_value("sandbox_max_jobs", 500),
-                max_rss_growth_mb=_settings_value("sandbox_max_rss_growth_mb", 64.0))
-        return _DEFAULT
-
-
-def configure_default_pool(**options: Any) -> SandboxPool:
-    """Replace the default pool by ``SandboxPool(**options)`` (the old one is closed)."""
-    global _DEFAULT
-    with _DEFAULT_LOCK:
-        old, _DEFAULT = _DEFAULT, SandboxPool(**options)
-    if old is not None:
-        old.close()
-    return _DEFAULT
-
-
-def close_default_pool() -> None:
-    """Kill the default pool's processes and the template process (worker shutdown)."""
-    global _DEFAULT, _ZYGOTE
-    with _DEFAULT_LOCK:
-        pool, _DEFAULT = _DEFAULT, None
-    if pool is not None:
-        pool.close()
-    with _ZYGOTE_LOCK:
-        templates = [*_OLD_ZYGOTES, *([_ZYGOTE] if _ZYGOTE is not None else [])]
-        _ZYGOTE = None
-        _OLD_ZYGOTES.clear()
-    for template in templates:
-        template.close()
-
-
-def _forget_after_fork() -> None:
-    # A forked copy of this process must not drive the parent's sandboxes and template (the
-    # sandboxes forked by the template run this too: harmless, they have no pool).
-    global _DEFAULT, _DEFAULT_LOCK, _ZYGOTE, _ZYGOTE_LOCK
-    _DEFAULT, _ZYGOTE = None, None
-    _OLD_ZYGOTES.clear()
-    _DEFAULT_LOCK, _ZYGOTE_LOCK = threading.Lock(), threading.Lock()
-
-
-os.register_at_fork(after_in_child=_forget_after_fork)
-# Registered after multiprocessing's own exit handler, so it runs first: sandboxes are killed
-# and reaped by their template before multiprocessing terminates the template itself.
-atexit.register(close_default_pool)
