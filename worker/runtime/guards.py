@@ -22,6 +22,7 @@ from RestrictedPython.Guards import guarded_iter_unpack_sequence, guarded_unpack
 from RestrictedPython.transformer import INSPECT_ATTRIBUTES
 
 from worker.runtime.exceptions import SandboxViolation
+from worker.runtime.imports import SandboxImport
 
 __all__ = [
     "BLOCKED_ATTRIBUTES", "LAYERS", "PUBLIC_PRIVATE_ATTRIBUTE", "USER_MODULE", "LogPrinter",
@@ -90,6 +91,9 @@ def check_value(value: Any, what: str) -> Any:
     if isinstance(value, types.ModuleType):
         raise _refuse(f"{what} is a module; modules are not available in the sandbox (import "
                       "gives protected code the facades of the import allow-list)")
+    if isinstance(value, SandboxImport):
+        raise _refuse(f"{what} is not available in the sandbox (__import__ serves the "
+                      "library's own C functions only)")
     if isinstance(value, _FORBIDDEN_TYPES) or (
             isinstance(value, type) and issubclass(value, string.Formatter)):
         raise _refuse(f"{what} is not available in the sandbox")
@@ -193,7 +197,8 @@ class LogPrinter:
 
 _SAFE_BUILTIN_NAMES = (
     "abs", "all", "any", "ascii", "bin", "bool", "bytes", "callable", "chr", "classmethod",
-    "complex", "dict", "divmod", "enumerate", "filter", "float", "frozenset", "hash", "hex",
+    "complex", "dict", "divmod", "enumerate", "filter", "float", "format", "frozenset", "hash",
+    "hex",
     "id", "int", "isinstance", "issubclass", "iter", "len", "list", "map", "max", "min", "next",
     "object", "oct", "ord", "pow", "property", "range", "repr", "reversed", "round", "set",
     "slice", "sorted", "staticmethod", "str", "sum", "tuple", "zip",
@@ -233,11 +238,24 @@ def _make_import(allowlist: tuple[str, ...]) -> Callable[..., Any]:
     return guarded_import
 
 
+def _granted_modules(allowlist: tuple[str, ...]) -> frozenset[str]:
+    from connector.errors import ConfigurationError
+    from worker.runtime.facades import grants
+
+    try:
+        return grants(allowlist).modules
+    except ConfigurationError:
+        # Protected code's import reports the bad entry; C functions get the standard modules.
+        return frozenset()
+
+
 def layer_globals(where: str, *, emit_print: Callable[[str], None],
                   allowlist: Iterable[str] = ()) -> dict[str, Any]:
     """Fresh globals for one layer of one run: builtins and the RestrictedPython guards.
 
-    ``emit_print`` receives each ``print()`` line. Only protected code gets ``__import__``.
+    ``emit_print`` receives each ``print()`` line. Every layer's ``__import__`` lets the
+    library's C functions load what they need (:mod:`worker.runtime.imports`); only protected
+    code's also serves ``import`` statements.
     """
     check_where(where)
     allowed = tuple(allowlist)
@@ -264,8 +282,8 @@ def layer_globals(where: str, *, emit_print: Callable[[str], None],
         "NotImplemented": NotImplemented, "__build_class__": builtins.__build_class__,
         "getattr": user_getattr, "hasattr": user_hasattr,
     })
-    if where == "protected":
-        safe_builtins["__import__"] = _make_import(allowed)
+    safe_builtins["__import__"] = SandboxImport(
+        _make_import(allowed) if where == "protected" else None, _granted_modules(allowed))
     return {
         "__builtins__": safe_builtins,
         "__name__": USER_MODULE,
