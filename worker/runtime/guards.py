@@ -3,8 +3,9 @@
 RestrictedPython compiles ``a.b`` into ``_getattr_(a, "b")``, ``a[b] = c`` into
 ``_write_(a)[b] = c`` and so on (see :mod:`worker.runtime.policy`); this module supplies those
 functions and the builtins. They are stricter than RestrictedPython's defaults: no attribute
-starting with ``_`` (except ``record._name``), no frame/generator/traceback attributes, no
-``str.format`` field paths, no ``AttributeError.obj``, no module outside the import allow-list
+starting with ``_`` (except ``record._name``), no frame/generator/traceback attributes,
+``str.format`` field paths read through the same guard (:mod:`worker.runtime.formatting`), no
+``AttributeError.obj``, no module outside the import allow-list
 and none of the callables that would undo the guards (``type``, ``getattr``,
 ``operator.attrgetter`` …), whatever path leads to them.
 """
@@ -22,6 +23,7 @@ from RestrictedPython.Guards import guarded_iter_unpack_sequence, guarded_unpack
 from RestrictedPython.transformer import INSPECT_ATTRIBUTES
 
 from worker.runtime.exceptions import SandboxViolation
+from worker.runtime.formatting import FORMAT_METHODS, format_method, guarded_str_method
 from worker.runtime.imports import SandboxImport
 
 __all__ = [
@@ -42,7 +44,6 @@ BLOCKED_ATTRIBUTES = frozenset(INSPECT_ATTRIBUTES) | {
     "im_class", "gi_running", "f_lasti", "f_lineno", "tb_lasti", "tb_lineno", "co_consts",
     "co_names",
 }
-_FORMAT_METHODS = frozenset({"format", "format_map"})
 _FORMATTER_METHODS = frozenset({"format", "vformat", "get_field", "get_value", "parse",
                                 "convert_field", "format_field"})
 
@@ -110,11 +111,13 @@ def safe_getattr(obj: Any, name: Any, default: Any = _RAISE) -> Any:
                       "private")
     if name in BLOCKED_ATTRIBUTES:
         raise _refuse(f'"{name}" is not accessible in the sandbox')
-    if name in _FORMAT_METHODS and (
-            isinstance(obj, str) or (isinstance(obj, type) and issubclass(obj, str))):
-        # Format field paths ('{0.__class__}') read attributes without our guard: use % or
-        # f-strings, which go through it.
-        raise _refuse(f"str.{name}() is not available in the sandbox; use f-strings or %")
+    if name in FORMAT_METHODS:
+        # Python's own format reads field paths ('{0.__class__}') without our guard: user
+        # code gets an implementation that reads them through it.
+        if isinstance(obj, str):
+            return format_method(obj, name)
+        if isinstance(obj, type) and issubclass(obj, str):
+            return guarded_str_method(name)
     if name in _FORMATTER_METHODS and (
             isinstance(obj, string.Formatter)
             or (isinstance(obj, type) and issubclass(obj, string.Formatter))):
