@@ -52,6 +52,8 @@ WORKS = {
         "return ['{ref}: {name}'.format_map(r) for r in rows]", ["A1: Ann", "B2: Bob"]),
     "bound method kept": ("fmt = 'Order {}'.format\nreturn [fmt(i) for i in (1, 2)]",
                           ["Order 1", "Order 2"]),
+    "unpacked arguments": ("args = [1, 2]\nopts = {'k': 3}\n"
+                           "return '{}{}{k}'.format(*args, **opts)", "123"),
     "computed template": ("t = '{' + '0.real' + '}'\nreturn t.format(5)", "5"),
     "getattr of format": ("return getattr('{}!', 'format')('hi')", "hi!"),
     "params in a template": ("return '{0}'.format(params.get('MISSING', 'none'))", "none"),
@@ -65,9 +67,10 @@ def test_format_works_as_in_python(body: str, expected: object) -> None:
 
 
 ERRORS_AS_IN_PYTHON = {
-    "missing key": ("return '{a}'.format(b=1)", KeyError),
-    "missing index": ("return '{1}'.format(0)", IndexError),
-    "mixed numbering": ("return '{}{0}'.format(1)", ValueError),
+    "missing key": ("t = '{a}'\nreturn t.format(b=1)", KeyError),
+    "missing index": ("t = '{1}'\nreturn t.format(0)", IndexError),
+    "mixed numbering": ("t = '{}{0}'\nreturn t.format(1)", ValueError),
+    "unpacked too few": ("args = [1]\nreturn '{}{}'.format(*args)", IndexError),
     "unknown attribute": ("return '{0.nope}'.format(1)", AttributeError),
     "bad spec": ("return '{:d}'.format('x')", ValueError),
 }
@@ -89,6 +92,12 @@ REFUSED_AT_SAVE = {
     "in a nested spec": ("x = '{0:{1.__class__}}'.format(1, 2)", "__class__", 5),
     "malformed": ("x = 'total: {'.format(1)", "malformed", 5),
     "unknown conversion": ("x = '{0!z}'.format(1)", "conversion", 5),
+    "too few arguments": ("x = '{} and {}'.format(y)", "passes 1 positional argument", 5),
+    "index past the arguments": ("x = '{0}{2}'.format(y, y)", "{2} number 3 has no argument",
+                                 5),
+    "missing keyword": ("x = '{name} <{email}>'.format(name=y)", "pass email=", 5),
+    "mixed numbering": ("x = '{}{0}'.format(y, y)", "mixes automatic", 5),
+    "missing argument via the type": ("x = str.format('{}-{}', y)", "has no argument", 16),
 }
 
 

@@ -224,3 +224,18 @@ def test_import_statement_in_protected_code_still_gives_facades(fresh: SandboxPo
             return ['(facade:' in repr(re), floor(2.5), re.sub('a', 'b', 'aa')]
         """)
     assert result == [True, 2, "bb"]
+
+
+def test_lazy_dependencies_are_loaded_before_any_job() -> None:
+    """The template process imports them, so a sandbox's first strptime reads no file."""
+    from worker.runtime.imports import LAZY_DEPENDENCIES
+
+    pool = SandboxPool(max_size=1, max_jobs=1)
+    pool._raw = True
+    try:
+        answer = pool._run_raw(
+            "import sys\n"
+            f"result = ','.join(n for n in {LAZY_DEPENDENCIES!r} if n not in sys.modules)")
+    finally:
+        pool.close()
+    assert answer == {"result": ""}

@@ -217,13 +217,15 @@ def _literal_template(node: ast.Call) -> ast.Constant | None:
     return None
 
 
-def _field_problems(template: str, blocked: frozenset[str], depth: int) -> Iterator[str]:
+def _field_problems(template: str, blocked: frozenset[str], depth: int,
+                    heads: list[int | str]) -> Iterator[str]:
     if depth < 0:
         yield "the format string nests fields more than two levels deep"
         return
     for _literal, field, spec, conversion in _string.formatter_parser(template):
         if field is None:
             continue
+        heads.append(_string.formatter_field_name_split(field)[0])
         if conversion is not None and conversion not in "sra":
             yield f"format field {{{field}}}: unknown conversion !{conversion} (use !s, !r, !a)"
         _first, rest = _string.formatter_field_name_split(field)
@@ -236,7 +238,35 @@ def _field_problems(template: str, blocked: frozenset[str], depth: int) -> Itera
             elif name in blocked:
                 yield f'format field {{{field}}}: "{name}" is not accessible in the sandbox'
         if spec:
-            yield from _field_problems(spec, blocked, depth - 1)
+            yield from _field_problems(spec, blocked, depth - 1, heads)
+
+
+def _argument_problems(node: ast.Call, template: ast.Constant,
+                       heads: list[int | str]) -> Iterator[str]:
+    """Fields without an argument, when the call's arguments are all written out."""
+    func = node.func
+    if not isinstance(func, ast.Attribute) or func.attr != "format":
+        return
+    args = node.args[1:] if node.args and node.args[0] is template else node.args
+    if any(isinstance(arg, ast.Starred) for arg in args) or any(
+            keyword.arg is None for keyword in node.keywords):
+        return
+    keywords = {keyword.arg for keyword in node.keywords}
+    automatic = [head for head in heads if head == ""]
+    if automatic and len(automatic) != len(heads) and any(
+            isinstance(head, int) for head in heads):
+        yield "the format string mixes automatic ({}) and manual ({0}) field numbering"
+        return
+    numbers = list(range(len(automatic))) + [h for h in heads if isinstance(h, int)]
+    for number in sorted(set(numbers)):
+        if number >= len(args):
+            shown = "{}" if automatic else f"{{{number}}}"
+            yield (f"format field {shown} number {number + 1} has no argument: the call "
+                   f"passes {len(args)} positional argument{'' if len(args) == 1 else 's'}")
+            return
+    for name in dict.fromkeys(h for h in heads if isinstance(h, str) and h):
+        if name not in keywords:
+            yield f"format field {{{name}}} has no argument: pass {name}=... to format()"
 
 
 def format_call_problems(node: ast.Call,
@@ -244,14 +274,18 @@ def format_call_problems(node: ast.Call,
     """What makes a format call with a literal format string fail at run time.
 
     ``"{0.__class__}".format(x)`` and ``str.format("{0.__class__}", x)`` are refused with the
-    string's position; so is a malformed format string (``"{"``). ``blocked`` holds the
-    attribute names the sandbox refuses besides private ones.
+    string's position; so are a malformed format string (``"{"``) and, when the call writes
+    out all its arguments, a field without one (``"{} {}".format(1)``, ``"{name}".format()``).
+    ``blocked`` holds the attribute names the sandbox refuses besides private ones.
     """
     template = _literal_template(node)
     if template is None:
         return []
+    heads: list[int | str] = []
     try:
-        problems = list(_field_problems(str(template.value), blocked, _MAX_NESTING))
+        problems = list(_field_problems(str(template.value), blocked, _MAX_NESTING, heads))
     except ValueError as exc:
         return [(template, f"the format string is malformed: {exc}")]
+    if not problems:
+        problems = list(_argument_problems(node, template, heads))
     return [(template, message) for message in problems]
