@@ -36,8 +36,7 @@ __all__ = ["LAZY_DEPENDENCIES", "SandboxImport", "preload_lazy_dependencies"]
 #: so that the sandbox processes' template already holds them (a sandbox process then never
 #: reads a module file for them under its memory limit and file-system confinement).
 LAZY_DEPENDENCIES = ("time", "_strptime", "re", "warnings", "copyreg", "locale", "calendar",
-                     "zoneinfo", "zoneinfo._common", "zoneinfo._tzpath", "json.decoder",
-                     "json.encoder", "encodings.idna")
+                     "zoneinfo", "zoneinfo._common", "zoneinfo._tzpath", "json.decoder")
 
 _STATEMENT_ONLY_IN_PROTECTED = ("import is only allowed in protected code; ask a Manager to "
                                 "import the module there and expose what you need")
