@@ -201,9 +201,8 @@ class LogPrinter:
 _SAFE_BUILTIN_NAMES = (
     "abs", "all", "any", "ascii", "bin", "bool", "bytes", "callable", "chr", "classmethod",
     "complex", "dict", "divmod", "enumerate", "filter", "float", "format", "frozenset", "hash",
-    "hex",
-    "id", "int", "isinstance", "issubclass", "iter", "len", "list", "map", "max", "min", "next",
-    "object", "oct", "ord", "pow", "property", "range", "repr", "reversed", "round", "set",
+    "hex", "id", "int", "isinstance", "issubclass", "iter", "len", "list", "map", "max", "min",
+    "next", "object", "oct", "ord", "pow", "property", "range", "repr", "reversed", "round", "set",
     "slice", "sorted", "staticmethod", "str", "sum", "tuple", "zip",
 )
 _SAFE_EXCEPTIONS = tuple(
