@@ -1,10 +1,11 @@
 """Masking of secret values in every text the product writes (logs, errors, results, arguments).
 
 A secret can reach a text in many spellings besides its own: escaped by ``repr`` or JSON,
-URL-encoded, base64-encoded (alone or inside a longer base64 string, e.g. HTTP Basic auth's
-``user:secret``), hex-encoded, reversed, or in another case. :func:`masker` builds one regular
-expression matching all of them, case-insensitively, once per set of secrets (cached), so
-masking a line costs one ``re.sub``.
+URL-encoded (once or twice), base64- or base32-encoded (alone or inside a longer encoded string,
+e.g. HTTP Basic auth's ``user:secret``), hex-encoded, JSON-escaped twice (JSON inside JSON),
+HTML-escaped, printed as bytes (``b'...'``), reversed, or in another case. :func:`masker`
+builds one regular expression matching all of them, case-insensitively, once per set of secrets
+(cached), so masking a line costs one ``re.sub``.
 
 Secrets shorter than :data:`MIN_VARIANT_LENGTH` characters are masked only where they appear
 exactly (same case, plain form): their variants would match too much ordinary text.
@@ -15,6 +16,7 @@ from __future__ import annotations
 import base64
 import binascii
 import functools
+import html
 import json
 import math
 import re
@@ -59,10 +61,30 @@ def _base64_cores(raw: bytes) -> set[str]:
     return cores
 
 
+def _base32_cores(raw: bytes) -> set[str]:
+    """Like :func:`_base64_cores` for base32 (5-byte groups of 8 characters; TOTP keys)."""
+    cores = set()
+    for offset in range(5):
+        encoded = base64.b32encode(b"\0" * offset + raw).decode("ascii")
+        cores.add(encoded[math.ceil(8 * offset / 5):(8 * (offset + len(raw))) // 5])
+    return cores
+
+
+def _html_escape(text: str) -> str:
+    return html.escape(text, quote=True)
+
+
 def variants(secret: str) -> set[str]:
     """The spellings of ``secret`` that are masked (before case folding)."""
     raw = secret.encode("utf-8")
+    json_escaped = json.dumps(secret)[1:-1]
     forms = {secret, secret[::-1],
+             # Escaped twice: a JSON document inside a JSON string, a URL inside a query.
+             json.dumps(json_escaped)[1:-1], json.dumps(json.dumps(secret))[1:-1],
+             quote(quote(secret, safe=""), safe=""),
+             # How a bytes value prints (``b'...'``): non-ASCII as \x escapes.
+             repr(raw)[2:-1], str(raw)[2:-1],
+             _html_escape(secret), html.escape(secret, quote=False),
              secret.replace("\\", "\\\\").replace("'", "\\'"),
              secret.replace("\\", "\\\\").replace('"', '\\"'),
              secret.encode("unicode_escape").decode("ascii"),
@@ -70,7 +92,7 @@ def variants(secret: str) -> set[str]:
              json.dumps(secret)[1:-1], json.dumps(secret, ensure_ascii=False)[1:-1],
              quote(secret, safe=""), quote(secret), quote_plus(secret), quote_plus(secret, safe=""),
              binascii.hexlify(raw).decode("ascii")}
-    forms |= _base64_cores(raw)
+    forms |= _base64_cores(raw) | _base32_cores(raw)
     return {form for form in forms if len(form) >= MIN_VARIANT_LENGTH}
 
 

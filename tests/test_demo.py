@@ -123,3 +123,57 @@ def test_busy_ports_are_one_line_errors_before_anything_starts(tmp_path):
                                            "listens there or pass --port with another port")
             assert "Traceback" not in done.stdout + done.stderr
     assert not (tmp_path / "var").exists(), "nothing is set up before the port is checked"
+
+
+def test_odoo2odoo_pull_changes_cron_updates_a_linked_partner(settings, sqlite_db, odoo_sim):
+    """The bundled Odoo2odoo project's cron, with one partner linked, through the real sandbox:
+    it formats the links' sync date (strftime), asks the external Odoo for what changed since
+    and copies the image back."""
+    import datetime as dt
+    import uuid
+
+    import yaml
+    from sqlalchemy import update
+
+    from connector.demo import project_text
+    from connector.simulator import OdooSimulator
+    from connector.store.models import Link
+    from tests.runtime.product import import_project, run_trigger
+
+    remote = OdooSimulator(database="remote", demo=False)
+    remote.start(host="127.0.0.1", port=0)
+    remote_url = remote.url
+    try:
+        data = yaml.safe_load(project_text("odoo2odoo.yml", {
+            "ODOO_URL": odoo_sim.url, "ODOO_DB": odoo_sim.database,
+            "REMOTE_URL": remote_url, "REMOTE_DB": remote.database}))
+        data["name"] = f"Demo Odoo2odoo {uuid.uuid4().hex[:8]}"
+        import_project(settings, sqlite_db, data, environ={
+            "SYNCSTUDIO_DEMO_ODOO_PASSWORD": "admin", "SYNCSTUDIO_DEMO_REMOTE_LOGIN": "admin",
+            "SYNCSTUDIO_DEMO_REMOTE_PASSWORD": "admin"})
+        local = xmlrpc.client.ServerProxy(f"{odoo_sim.url}/xmlrpc/2/object")
+        partner_id = local.execute_kw(odoo_sim.database, 2, "admin", "res.partner", "create",
+                                      [{"name": f"Linked {data['name']}"}])
+        pushed = run_trigger(settings, sqlite_db, data["name"], "ON_PARTNER_CREATED",
+                             args=("res.partner", [partner_id]))
+        assert pushed.state == "done", pushed.error
+        with sqlite_db.session() as session:
+            [remote_ref] = session.scalars(
+                update(Link).where(Link.ref1 == str(partner_id))
+                .values(sync_date=dt.datetime(2000, 1, 1)).returning(Link.ref2)).all()
+            session.commit()
+        # A one-pixel PNG, set on the external side after the (back-dated) link.
+        image = ("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAQAAAC1HAwCAAAAC0lEQVR42mNkYAAAAAYAAjCB0C8AAAAA"
+                 "SUVORK5CYII=")
+        rpc = xmlrpc.client.ServerProxy(f"{remote_url}/xmlrpc/2/object")
+        rpc.execute_kw(remote.database, 2, "admin", "res.partner", "write",
+                       [[int(remote_ref)], {"image_1920": image}])
+
+        pulled = run_trigger(settings, sqlite_db, data["name"], "PULL_CHANGES")
+    finally:
+        remote.stop()
+    assert pulled.state == "done", (pulled.error, pulled.traceback)
+    assert pulled.logs[-1] == f"1 partner(s) updated from {remote_url}"
+    [row] = local.execute_kw(odoo_sim.database, 2, "admin", "res.partner", "read",
+                             [[partner_id], ["image_1920"]])
+    assert row["image_1920"] == image

@@ -2,7 +2,9 @@
 
 Bad input never reaches the handler and never gives a 5xx: an unknown token is 404, a disabled
 trigger, task or project is 404 with the reason, a malformed body 400, a body over the limit 413,
-a wrong method 405. The handler's own exception is a 500 with a short message; the job keeps the
+a wrong method 405. ``HEAD`` answers 200 with no body for every active webhook, without running
+the handler or recording a job (services such as Trello check a URL that way before they
+register it). The handler's own exception is a 500 with a short message; the job keeps the
 full traceback. Every response is logged as data out.
 """
 
@@ -213,7 +215,7 @@ def _busy() -> Response:
     return response
 
 
-@bp.route("/<token>", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
+@bp.route("/<token>", methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"])
 def relay(token: str) -> Any:
     """Run the webhook trigger named by ``token`` with this request."""
     response = _relay(token)
@@ -242,8 +244,17 @@ def _relay(token: str) -> Any:
         if hook.disabled:
             return _error(404, hook.disabled)
         request._syncstudio_hook = hook  # type: ignore[attr-defined]
-        if request.method not in METHODS[hook.webhook_type]:
-            return _error(405, f"this webhook accepts {' or '.join(METHODS[hook.webhook_type])}")
+        methods = METHODS[hook.webhook_type]
+        if request.method == "HEAD":
+            # Services such as Trello check a URL with HEAD before they register it: say the
+            # webhook exists, without running the handler or recording a job.
+            answer = Response(b"", status=200)
+            answer.headers["Allow"] = ", ".join((*methods, "HEAD"))
+            return answer
+        if request.method not in methods:
+            refused, status = _error(405, f"this webhook accepts {' or '.join(methods)}")
+            refused.headers["Allow"] = ", ".join((*methods, "HEAD"))
+            return refused, status
         built = _build_request(hook.webhook_type)
         if not isinstance(built, HttpRequest):
             return built

@@ -68,6 +68,9 @@ COMPILE_TIME = {
     "rebinding a guard": "_getattr_ = lambda o, n: 1",
     "rebinding print collector": "_print = 1",
     "f-string dunder": "return f'{sign.__globals__}'",
+    "str.format field path": "return '{0.__class__}'.format(1)",
+    "format_map field path": "return '{x.__globals__}'.format_map({'x': sign})",
+    "str.format via the type": "return str.format('{0.__globals__}', sign)",
     "private attribute of env": "return env._client",
     "private attribute of records": "return env['res.partner']._env._cache",
     "dict of a wrapper": "return params.__dict__",
@@ -94,11 +97,10 @@ RUN_TIME = {
     # A generator does not leave protected code at all.
     "computed gi_frame": ("g = secret_gen()\nreturn getattr(g, 'gi_' + 'frame')", TypeError),
     "hasattr on private": ("return hasattr(sign, '__' + 'globals__') or 'refused'", None),
-    "str.format field path": ("return '{0.__class__}'.format(1)", SandboxViolation),
-    "format_map field path": ("return '{x.__globals__}'.format_map({'x': sign})",
-                              SandboxViolation),
-    "str.format via the type": ("return str.format('{0.__globals__}', sign)",
-                                SandboxViolation),
+    "computed str.format field path": ("t = '{0.__cla' + 'ss__}'\nreturn t.format(1)",
+                                       SandboxViolation),
+    "computed format_map field path": (
+        "t = '{x.__glo' + 'bals__}'\nreturn t.format_map({'x': sign})", SandboxViolation),
     "computed format": ("return getattr('{0.__class__}', 'for' + 'mat')(1)", SandboxViolation),
     "AttributeError.obj": ("try:\n    env.nothing_here\nexcept AttributeError as e:\n"
                            "    return e.obj", (SandboxViolation, AttributeError)),
@@ -146,10 +148,11 @@ def test_at_least_25_escape_attempts_are_covered() -> None:
     assert len(COMPILE_TIME) + len(RUN_TIME) >= 25
 
 
-def test_format_refused_on_str_subclass_and_formatter(run) -> None:
-    protected = "import string\nFormatter = string.Formatter\n"
-    with pytest.raises(SandboxViolation):
-        run(task("return 1"), protected_code=protected, allowlist=("string:Formatter",))
+def test_granted_string_formatter_reads_fields_through_the_guard(run) -> None:
+    protected = ("import string\ndef fmt(t):\n    return string.Formatter().format(t, 1)\n")
+    with pytest.raises(SandboxViolation, match="format field"):
+        run(task("return fmt('{0.__cla' + 'ss__}')"), protected_code=protected,
+            allowlist=("string:Formatter",))
 
 
 def test_operator_attrgetter_is_refused_even_when_operator_is_allowed(run) -> None:

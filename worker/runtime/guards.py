@@ -3,8 +3,9 @@
 RestrictedPython compiles ``a.b`` into ``_getattr_(a, "b")``, ``a[b] = c`` into
 ``_write_(a)[b] = c`` and so on (see :mod:`worker.runtime.policy`); this module supplies those
 functions and the builtins. They are stricter than RestrictedPython's defaults: no attribute
-starting with ``_`` (except ``record._name``), no frame/generator/traceback attributes, no
-``str.format`` field paths, no ``AttributeError.obj``, no module outside the import allow-list
+starting with ``_`` (except ``record._name``), no frame/generator/traceback attributes,
+``str.format`` field paths read through the same guard (:mod:`worker.runtime.formatting`), no
+``AttributeError.obj``, no module outside the import allow-list
 and none of the callables that would undo the guards (``type``, ``getattr``,
 ``operator.attrgetter`` …), whatever path leads to them.
 """
@@ -22,6 +23,8 @@ from RestrictedPython.Guards import guarded_iter_unpack_sequence, guarded_unpack
 from RestrictedPython.transformer import INSPECT_ATTRIBUTES
 
 from worker.runtime.exceptions import SandboxViolation
+from worker.runtime.formatting import FORMAT_METHODS, format_method, guarded_str_method
+from worker.runtime.imports import SandboxImport
 
 __all__ = [
     "BLOCKED_ATTRIBUTES", "LAYERS", "PUBLIC_PRIVATE_ATTRIBUTE", "USER_MODULE", "LogPrinter",
@@ -41,7 +44,6 @@ BLOCKED_ATTRIBUTES = frozenset(INSPECT_ATTRIBUTES) | {
     "im_class", "gi_running", "f_lasti", "f_lineno", "tb_lasti", "tb_lineno", "co_consts",
     "co_names",
 }
-_FORMAT_METHODS = frozenset({"format", "format_map"})
 _FORMATTER_METHODS = frozenset({"format", "vformat", "get_field", "get_value", "parse",
                                 "convert_field", "format_field"})
 
@@ -90,6 +92,9 @@ def check_value(value: Any, what: str) -> Any:
     if isinstance(value, types.ModuleType):
         raise _refuse(f"{what} is a module; modules are not available in the sandbox (import "
                       "gives protected code the facades of the import allow-list)")
+    if isinstance(value, SandboxImport):
+        raise _refuse(f"{what} is not available in the sandbox (__import__ serves the "
+                      "library's own C functions only)")
     if isinstance(value, _FORBIDDEN_TYPES) or (
             isinstance(value, type) and issubclass(value, string.Formatter)):
         raise _refuse(f"{what} is not available in the sandbox")
@@ -106,11 +111,13 @@ def safe_getattr(obj: Any, name: Any, default: Any = _RAISE) -> Any:
                       "private")
     if name in BLOCKED_ATTRIBUTES:
         raise _refuse(f'"{name}" is not accessible in the sandbox')
-    if name in _FORMAT_METHODS and (
-            isinstance(obj, str) or (isinstance(obj, type) and issubclass(obj, str))):
-        # Format field paths ('{0.__class__}') read attributes without our guard: use % or
-        # f-strings, which go through it.
-        raise _refuse(f"str.{name}() is not available in the sandbox; use f-strings or %")
+    if name in FORMAT_METHODS:
+        # Python's own format reads field paths ('{0.__class__}') without our guard: user
+        # code gets an implementation that reads them through it.
+        if isinstance(obj, str):
+            return format_method(obj, name)
+        if isinstance(obj, type) and issubclass(obj, str):
+            return guarded_str_method(name)
     if name in _FORMATTER_METHODS and (
             isinstance(obj, string.Formatter)
             or (isinstance(obj, type) and issubclass(obj, string.Formatter))):
@@ -193,9 +200,9 @@ class LogPrinter:
 
 _SAFE_BUILTIN_NAMES = (
     "abs", "all", "any", "ascii", "bin", "bool", "bytes", "callable", "chr", "classmethod",
-    "complex", "dict", "divmod", "enumerate", "filter", "float", "frozenset", "hash", "hex",
-    "id", "int", "isinstance", "issubclass", "iter", "len", "list", "map", "max", "min", "next",
-    "object", "oct", "ord", "pow", "property", "range", "repr", "reversed", "round", "set",
+    "complex", "dict", "divmod", "enumerate", "filter", "float", "format", "frozenset", "hash",
+    "hex", "id", "int", "isinstance", "issubclass", "iter", "len", "list", "map", "max", "min",
+    "next", "object", "oct", "ord", "pow", "property", "range", "repr", "reversed", "round", "set",
     "slice", "sorted", "staticmethod", "str", "sum", "tuple", "zip",
 )
 _SAFE_EXCEPTIONS = tuple(
@@ -233,11 +240,24 @@ def _make_import(allowlist: tuple[str, ...]) -> Callable[..., Any]:
     return guarded_import
 
 
+def _granted_modules(allowlist: tuple[str, ...]) -> frozenset[str]:
+    from connector.errors import ConfigurationError
+    from worker.runtime.facades import grants
+
+    try:
+        return grants(allowlist).modules
+    except ConfigurationError:
+        # Protected code's import reports the bad entry; C functions get the standard modules.
+        return frozenset()
+
+
 def layer_globals(where: str, *, emit_print: Callable[[str], None],
                   allowlist: Iterable[str] = ()) -> dict[str, Any]:
     """Fresh globals for one layer of one run: builtins and the RestrictedPython guards.
 
-    ``emit_print`` receives each ``print()`` line. Only protected code gets ``__import__``.
+    ``emit_print`` receives each ``print()`` line. Every layer's ``__import__`` lets the
+    library's C functions load what they need (:mod:`worker.runtime.imports`); only protected
+    code's also serves ``import`` statements.
     """
     check_where(where)
     allowed = tuple(allowlist)
@@ -264,8 +284,8 @@ def layer_globals(where: str, *, emit_print: Callable[[str], None],
         "NotImplemented": NotImplemented, "__build_class__": builtins.__build_class__,
         "getattr": user_getattr, "hasattr": user_hasattr,
     })
-    if where == "protected":
-        safe_builtins["__import__"] = _make_import(allowed)
+    safe_builtins["__import__"] = SandboxImport(
+        _make_import(allowed) if where == "protected" else None, _granted_modules(allowed))
     return {
         "__builtins__": safe_builtins,
         "__name__": USER_MODULE,

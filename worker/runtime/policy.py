@@ -36,6 +36,7 @@ from RestrictedPython.transformer import INSPECT_ATTRIBUTES, RestrictingNodeTran
 from connector.errors import CodeError
 from connector.settings import Settings
 from worker.runtime.facades import grants
+from worker.runtime.formatting import format_call_problems
 from worker.runtime.guards import (
     BLOCKED_ATTRIBUTES,
     LAYERS,
@@ -143,6 +144,12 @@ class SandboxTransformer(RestrictingNodeTransformer):
                 and node.attr != "mro"):
             self.error(node, f'"{node.attr}" is not accessible in the sandbox')
         return super().visit_Attribute(node)
+
+    def visit_Call(self, node: ast.Call) -> Any:
+        # A literal format string's fields are known now: refuse what the run would refuse.
+        for where_, message in format_call_problems(node, BLOCKED_ATTRIBUTES):
+            self.error(where_, message)
+        return super().visit_Call(node)
 
     def visit_TryStar(self, node: ast.AST) -> Any:
         # except* hands handlers ExceptionGroup objects built outside the guards (a known

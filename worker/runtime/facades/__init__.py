@@ -8,7 +8,8 @@ value marshalled in the process). So ``import m`` never yields ``m``: it yields 
 The allow-list (``SYNCSTUDIO_IMPORT_ALLOWLIST``, comma-separated) has two kinds of entries:
 
 * ``module`` – the product's facade of a module it knows (:data:`KNOWN`): ``requests``,
-  ``xmlrpc.client``, ``hashlib``, ``hmac``, ``base64``, ``re``, ``math``, ``urllib.parse``;
+  ``xmlrpc.client``, ``hashlib``, ``hmac``, ``base64``, ``re``, ``math``, ``urllib.parse``,
+  ``string``;
 * ``module:name1|name2`` – only these names: of the facade when the product knows the module,
   else the module's own objects (an operator's reviewed choice: a granted class brings its
   class-level state along). A module the product has no facade for needs this form.

@@ -13,8 +13,11 @@ import hashlib
 import hmac
 import math
 import re
+import string
 import urllib.parse
 from typing import Any
+
+from worker.runtime.formatting import SafeFormatter
 
 __all__ = ["BUILDERS"]
 
@@ -66,6 +69,13 @@ def _urllib_parse() -> dict[str, Any]:
                                 "unquote unquote_plus unquote_to_bytes")
 
 
+def _string() -> dict[str, Any]:
+    # Formatter is the sandbox's: string.Formatter reads format fields without the guards.
+    return {**_names(string, "ascii_letters ascii_lowercase ascii_uppercase digits hexdigits "
+                             "octdigits punctuation printable whitespace capwords Template"),
+            "Formatter": SafeFormatter}
+
+
 BUILDERS = {
     "hashlib": _hashlib,
     "hmac": _hmac,
@@ -73,4 +83,5 @@ BUILDERS = {
     "re": _re,
     "math": _math,
     "urllib.parse": _urllib_parse,
+    "string": _string,
 }
