@@ -79,7 +79,8 @@ def base_context(*, env: Any, log: Callable[[str, str], None] | None = None,
                  webhooks: Mapping[str, str] | None = None, trigger_name: str | None = None,
                  user: Any = None, add_job: Callable[..., Any] | None = None,
                  links: Mapping[str, Callable[..., Any]] | None = None,
-                 secrets: Mapping[str, Any] | None = None) -> dict[str, Any]:
+                 secrets: Mapping[str, Any] | None = None,
+                 texts: Mapping[str, str] | None = None) -> dict[str, Any]:
     """The names every layer sees, built around the job layer's callbacks.
 
     Secret values are masked in log lines and data-out records: logs are visible to every
@@ -112,8 +113,10 @@ def base_context(*, env: Any, log: Callable[[str, str], None] | None = None,
         "log_outgoing_data": log_transmission_,
         "params": Namespace("params", params),
         "webhooks": Namespace("webhooks", webhooks),
+        "texts": Namespace("texts", texts),
         "trigger_name": trigger_name,
         "TRIGGER_NAME": trigger_name,
+        "trigger": trigger_name,
         "user": user,
         "url2base64": tools.url2base64,
         "url2bin": tools.url2bin,

@@ -92,7 +92,8 @@ def run_handler(*, client: Any, task_code: str, handler: str, protected_code: st
                 log_transmission: Callable[[str, str], None] | None = None,
                 link_api: Any = None, add_job: Callable[..., Any] | None = None,
                 allowlist: Iterable[str] | None = None, task_name: str | None = None,
-                context: Mapping[str, Any] | None = None) -> Any:
+                context: Mapping[str, Any] | None = None,
+                texts: Mapping[str, str] | None = None) -> Any:
     """Run ``handler`` of ``task_code`` after the protected and common code; return its value.
 
     ``handler`` is one of ``handle_db`` (``records=(model, ids)``), ``handle_cron``,
@@ -116,7 +117,7 @@ def run_handler(*, client: Any, task_code: str, handler: str, protected_code: st
         user = env["res.users"].browse(user)
     base = base_context(env=env, log=log, log_transmission=log_transmission, params=params,
                         webhooks=webhooks, trigger_name=trigger_name, user=user,
-                        add_job=add_job, links=links, secrets=secrets)
+                        add_job=add_job, links=links, secrets=secrets, texts=texts)
     log_line = base["log"]
     namespace = run_layers(
         base,
