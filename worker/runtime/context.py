@@ -27,6 +27,7 @@ from worker.runtime.exceptions import (
     ValidationError,
 )
 from worker.runtime.facades.boundary import export
+from worker.runtime.jobargs import encode_args
 from worker.runtime.namespace import Namespace
 from worker.runtime.policy import compile_code, layer_globals
 from worker.runtime.tracebacks import secret_masker
@@ -144,7 +145,15 @@ def base_context(*, env: Any, log: Callable[[str, str], None] | None = None,
                 ("priority", priority), ("eta", eta), ("max_retries", max_retries),
                 ("description", description), ("identity_key", identity_key))
                 if value is not None}
-            return _pass_through(add_job(func_name, **options), str(func_name))
+            queue = add_job(func_name, **options)
+
+            def delay(*args: Any, **kwargs: Any) -> Any:
+                # Records and dates travel as tagged JSON; anything else JSON cannot hold is
+                # refused here, at the call in task code, naming the argument.
+                json_args, json_kwargs = encode_args(args, kwargs)
+                return queue(*json_args, **json_kwargs)
+
+            return _pass_through(delay, str(func_name))
 
         add_job_.__name__ = add_job_.__qualname__ = "add_job"
         context["add_job"] = add_job_

@@ -14,6 +14,7 @@ from typing import Any
 from connector.errors import JobError
 from worker.runtime.context import base_context, link_functions, run_layers
 from worker.runtime.environment import Environment
+from worker.runtime.jobargs import decode_args
 from worker.runtime.policy import USER_MODULE, default_allowlist
 from worker.runtime.recordset import RecordSet
 from worker.runtime.tracebacks import task_filename
@@ -79,7 +80,9 @@ def call_handler(func: types.FunctionType, handler: str, env: Environment, *,
         if not args:
             raise JobError("handle_webhook needs the request")
         return func(args[0])
-    return func(*args, **dict(kwargs or {}))
+    # A sub-job: its stored arguments become records and dates again.
+    args, call_kwargs = decode_args(args, kwargs, env)
+    return func(*args, **call_kwargs)
 
 
 def run_handler(*, client: Any, task_code: str, handler: str, protected_code: str = "",
