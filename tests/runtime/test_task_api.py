@@ -291,3 +291,51 @@ def test_recordset_module_does_not_import_the_environment_module() -> None:
     imported |= {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import)
                  for alias in node.names}
     assert "worker.runtime.environment" not in imported
+
+
+class CallSpy:
+    """Delegates to the real client and records every ``execute_kw``."""
+
+    def __init__(self, client) -> None:
+        self.client = client
+        self.calls: list[tuple[str, str, list]] = []
+
+    def execute_kw(self, model, method, args, kwargs=None):
+        self.calls.append((model, method, list(args)))
+        return self.client.execute_kw(model, method, args, kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self.client, name)
+
+
+def test_methods_on_env_model_are_model_methods_others_send_ids(client, partners) -> None:
+    spy = CallSpy(client)
+    code = f"""
+    def handle_cron():
+        empty = env["res.partner"].search([("id", "=", 0)])
+        return [env["res.partner"].check_access_rights("write"),
+                env["res.partner"].with_context(lang="en_US").check_access_rights("read"),
+                env["res.partner"].browse({partners[0]}).check_access_rights("read"),
+                empty.check_access_rights("read")]
+    """
+    assert run_task(spy, code) == [True, True, True, True]
+    assert [args for _, method, args in spy.calls if method == "check_access_rights"] == [
+        ["write"], ["read"], [[partners[0]], "read"], [[], "read"]]
+
+
+def test_mapped_follows_relations_and_merges_records(client, partners) -> None:
+    company = client.create("res.partner", {"name": "Api Corp", "is_company": True})
+    client.write("res.partner", partners[:2], {"parent_id": company})
+    try:
+        code = f"""
+        def handle_cron():
+            records = env["res.partner"].browse({partners})
+            parents = records.mapped("parent_id")
+            return [records.mapped("parent_id.name"), parents.ids,
+                    records.mapped(lambda p: p.parent_id).ids,
+                    records.filtered("parent_id.is_company").ids]
+        """
+        assert run_task(client, code) == [["Api Corp"], [company], [company], partners[:2]]
+    finally:
+        client.write("res.partner", partners[:2], {"parent_id": False})
+        client.unlink("res.partner", [company])

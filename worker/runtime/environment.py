@@ -81,7 +81,7 @@ class Environment:
     def __getitem__(self, model: str) -> RecordSet:
         if not isinstance(model, str) or not model or model.startswith("_"):
             raise KeyError(f"not a model name: {model!r}")
-        return RecordSet(self, model, ())
+        return RecordSet(self, model, (), model_level=True)
 
     @property
     def uid(self) -> int:

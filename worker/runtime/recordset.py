@@ -80,13 +80,16 @@ class RecordEnvironment(Protocol):
 class RecordSet(Records):
     """An ordered set of records of one model, read lazily over RPC."""
 
-    __slots__ = ("_env", "_ids", "_model", "_prefetch")
+    __slots__ = ("_env", "_ids", "_model", "_model_level", "_prefetch")
 
     def __init__(self, env: RecordEnvironment, model: str, ids: Iterable[int],
-                 prefetch: Prefetch | None = None) -> None:
+                 prefetch: Prefetch | None = None, *, model_level: bool = False) -> None:
         ids = tuple(ids)
         setup = object.__setattr__
         setup(self, "_env", env)
+        # ``env['model']`` itself: methods called on it are model methods (no ids sent), as
+        # odoorpc calls them; every other recordset sends its ids, even when empty.
+        setup(self, "_model_level", model_level)
         setup(self, "_model", model)
         setup(self, "_ids", ids)
         setup(self, "_prefetch", prefetch if prefetch is not None else Prefetch(ids))
@@ -537,7 +540,8 @@ class RecordSet(Records):
 
     def with_context(self, *args: Mapping[str, Any], **kwargs: Any) -> RecordSet:
         """The same records in an environment with an updated context."""
-        return RecordSet(self._env.with_context(*args, **kwargs), self._model, self._ids)
+        return RecordSet(self._env.with_context(*args, **kwargs), self._model, self._ids,
+                         model_level=self._model_level)
 
     def sudo(self, flag: bool = True) -> RecordSet:
         """The same records: over RPC the rights are always those of the connection's user
@@ -629,8 +633,9 @@ class _Method:
         if env._context and "context" not in kwargs:
             kwargs["context"] = dict(env._context)
         try:
+            ids = [] if records._model_level else [list(records._ids)]
             return env._call(env._client.execute_kw, records._model, self._method,
-                             [list(records._ids), *(plain(a) for a in args)],
+                             [*ids, *(plain(a) for a in args)],
                              {k: plain(v) for k, v in kwargs.items()})
         finally:
             # We cannot know what an arbitrary method changed: forget everything read.
