@@ -155,6 +155,7 @@ class RecordExtras(Records):
 
 
 def no_op(name: str) -> Callable[..., None]:
+    """Odoo's ``flush_*`` methods as task code calls them: nothing to do over RPC."""
     def flush(fnames: Any = None) -> None:
         """Writes reach Odoo at once over RPC: nothing waits to be flushed."""
 
