@@ -29,6 +29,7 @@ from connector.store.models import (
     Project,
     ProjectParam,
     ProjectSecret,
+    ProjectText,
     Task,
     Trigger,
 )
@@ -185,6 +186,14 @@ def plan_import(session: Session, spec: ProjectSpec, box: SecretBox, *, prune: b
             plan.changes.append(Change("~", f"param {key}", _diff({"value": old_params[key]},
                                                                   {"value": value})))
     plan.changes += [Change(gone, f"param {key}") for key in old_params if key not in new_params]
+    old_texts, new_texts = old.get("texts", {}), new.get("texts", {})
+    for key, value in new_texts.items():
+        if key not in old_texts:
+            plan.changes.append(Change("+", f"text {key}", [f"{len(value.splitlines())} line(s)"]))
+        elif old_texts[key] != value:
+            plan.changes.append(Change("~", f"text {key}", _diff({"value": old_texts[key]},
+                                                                 {"value": value})))
+    plan.changes += [Change(gone, f"text {key}") for key in old_texts if key not in new_texts]
 
     stored = {s.key: s for s in project.secrets} if project else {}
     for key, source in spec.secrets.items():
@@ -279,6 +288,7 @@ class ProjectImporter:
         for key in LIMIT_KEYS:
             setattr(project, f"job_{key}", getattr(spec.limits, key))
         self._params(project, spec, prune)
+        self._texts(project, spec, prune)
         self._secrets(project, spec, prune)
         self.session.flush()
         self._tasks(project, spec, prune)
@@ -328,6 +338,17 @@ class ProjectImporter:
         if prune:
             for param in existing.values():
                 project.params.remove(param)
+
+    def _texts(self, project: Project, spec: ProjectSpec, prune: bool) -> None:
+        existing = {t.key: t for t in project.texts}
+        for key, value in spec.texts.items():
+            if key in existing:
+                existing.pop(key).value = value
+            else:
+                project.texts.append(ProjectText(key=key, value=value))
+        if prune:
+            for text in existing.values():
+                project.texts.remove(text)
 
     def _secrets(self, project: Project, spec: ProjectSpec, prune: bool) -> None:
         existing = {s.key: s for s in project.secrets}
@@ -444,6 +465,8 @@ def export_project(project: Project) -> dict[str, Any]:
     if limits:
         data["limits"] = limits
     data["params"] = {p.key: p.value for p in project.params}
+    if project.texts:
+        data["texts"] = {t.key: t.value for t in project.texts}
     data["secrets"] = [s.key for s in project.secrets]
     data["protected_code"] = project.protected_code or ""
     data["common_code"] = project.common_code or ""
@@ -471,6 +494,8 @@ def file_mapping(spec: ProjectSpec) -> dict[str, Any]:
         data["limits"] = limits
     data["params"] = {k: v if isinstance(v, str) else json.dumps(v)
                       for k, v in spec.params.items()}
+    if spec.texts:
+        data["texts"] = dict(spec.texts)
     data["secrets"] = list(spec.secrets)
     data["protected_code"] = spec.protected_code
     data["common_code"] = spec.common_code

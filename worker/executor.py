@@ -309,7 +309,7 @@ def _run(ctx: WorkerContext, job: jobs.StartedJob, project: ProjectRuntime,
     common: dict[str, Any] = dict(
         protected_code=project.protected_code, common_code=project.common_code,
         task_code=task_code, handler=job.function, records=records, args=args,
-        kwargs=job.kwargs, params=project.params, secrets=project.secrets,
+        kwargs=job.kwargs, params=project.params, texts=project.texts, secrets=project.secrets,
         webhooks=project.webhooks, trigger_name=project.trigger_names.get(job.trigger_id or 0),
         user=job.user, add_job=add_job, allowlist=ctx.settings.import_allowlist,
         task_name=task_name, log=log, log_transmission=log_transmission)

@@ -46,6 +46,7 @@ class ProjectRuntime:
     limits: Limits
     tasks: dict[int, tuple[str, str]]
     trigger_names: dict[int, str]
+    texts: dict[str, str] = dataclasses.field(default_factory=dict)
 
 
 class ProjectCache:
@@ -108,4 +109,5 @@ class ProjectCache:
                           wall_seconds=project.job_wall_seconds or settings.job_wall_seconds),
             tasks={t.id: (t.name, t.code) for t in tasks},
             trigger_names={t.id: t.trigger_name for t in triggers},
+            texts={t.key: t.value for t in project.texts},
         )

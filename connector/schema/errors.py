@@ -114,7 +114,8 @@ def problems_of(exc: ValidationError, root: type[BaseModel], prefix: Path = ()) 
     """pydantic's errors as :class:`Problem` s, unknown keys first (a typo explains the rest)."""
     found: list[Problem] = []
     for error in exc.errors():
-        loc = (*prefix, *[p for p in error["loc"] if isinstance(p, (str, int))])
+        # "[key]" marks an error in a mapping's key rather than its value: the key is named.
+        loc = (*prefix, *[p for p in error["loc"] if isinstance(p, (str, int)) and p != "[key]"])
         kind, value, ctx = error["type"], error.get("input"), error.get("ctx") or {}
         local = loc[len(prefix):]
         if kind == "extra_forbidden":

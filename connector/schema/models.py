@@ -49,8 +49,17 @@ class OneOf:
 def _trigger_name(value: str) -> str:
     if not TRIGGER_NAME_RE.match(value) or len(value) > NAME_LENGTH:
         raise PydanticCustomError(
-            "trigger_name", "{name!r} must be an identifier of at most {n} characters such as "
+            "trigger_name", "'{name}' must be an identifier of at most {n} characters such as "
             "ON_PARTNER_CREATED", {"name": value, "n": NAME_LENGTH})
+    return value
+
+
+def _text_key(value: str) -> str:
+    # Task code reads texts as ``texts.KEY``: the key must be an attribute name.
+    if not TRIGGER_NAME_RE.match(value) or value.startswith("_") or len(value) > NAME_LENGTH:
+        raise PydanticCustomError(
+            "text_key", "text key '{name}' must be a name such as WELCOME_MESSAGE (letters, "
+            "digits, _; not starting with _ or a digit)", {"name": value})
     return value
 
 
@@ -101,6 +110,7 @@ def _secrets(value: Any) -> Any:
 
 Name = Annotated[str, Field(min_length=1, max_length=NAME_LENGTH)]
 TriggerName = Annotated[str, AfterValidator(_trigger_name)]
+TextKey = Annotated[str, AfterValidator(_text_key)]
 Domain = Annotated[str | None, BeforeValidator(_domain), WithJsonSchema(
     {"anyOf": [{"type": "string"}, {"type": "array"}, {"type": "null"}],
      "description": "An Odoo domain, e.g. \"[('is_company', '=', False)]\""})]
@@ -221,6 +231,8 @@ class ProjectSpec(Spec):
     odoo: OdooSpec | None = None
     limits: Limits = Limits()
     params: dict[str, ParamValue] = {}
+    #: Multi-line texts (message templates …), read by task code as ``texts.KEY``.
+    texts: dict[TextKey, str] = {}
     secrets: SecretMap = {}
     protected_code: str = ""
     common_code: str = ""

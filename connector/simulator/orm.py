@@ -70,7 +70,8 @@ class BaseModel(RelationMethods):
 
     # Methods taking the record ids as first argument (``@api.model`` methods do not).
     RECORD_METHODS = frozenset({"read", "write", "unlink", "name_get", "exists",
-                                "message_post", "subscribe", "unsubscribe", "copy"})
+                                "message_post", "subscribe", "unsubscribe", "copy",
+                                "generate_access_token"})
     PUBLIC_METHODS = frozenset({"search", "search_read", "search_count", "read", "create",
                                 "write", "unlink", "fields_get", "name_search", "name_get",
                                 "default_get", "exists", "check_access_rights", "copy"})
@@ -92,6 +93,8 @@ class BaseModel(RelationMethods):
             return self.context_get
         if name in ("subscribe", "unsubscribe") and self.model.name == "auditlog.rule":
             return getattr(self, name)
+        if name == "generate_access_token" and self.model.name == "ir.attachment":
+            return self.generate_access_token
         return None
 
     def check_access_rights(self, operation, raise_exception=True):
@@ -120,6 +123,22 @@ class BaseModel(RelationMethods):
         """Stop logging the rule's model."""
         self._write(normalize_ids(ids), {"state": "draft"})
         return True
+
+    # -- ir.attachment ----------------------------------------------------------------
+
+    def generate_access_token(self, ids):
+        """Each attachment's access token, made (a UUID, written) for those without one."""
+        ids = normalize_ids(ids)
+        self._check_missing(ids)
+        rows = self.env.view.fetch(self.model, ids, ["access_token"])
+        tokens = []
+        for rid in ids:
+            token = (rows.get(rid) or {}).get("access_token")
+            if not token:
+                token = str(uuid.uuid4())
+                self._write([rid], {"access_token": token})
+            tokens.append(token)
+        return tokens
 
     # -- mail.thread ------------------------------------------------------------------
 
@@ -159,5 +178,5 @@ class BaseModel(RelationMethods):
 
 # Argument errors read "BaseModel.search() got an unexpected keyword argument ..." as in Odoo.
 for _name in BaseModel.PUBLIC_METHODS | {"message_post", "context_get", "subscribe",
-                                         "unsubscribe"}:
+                                         "unsubscribe", "generate_access_token"}:
     getattr(BaseModel, _name).__qualname__ = f"BaseModel.{_name}"

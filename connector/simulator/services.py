@@ -24,7 +24,8 @@ VERSION_INFO = {
 TXN_CONTEXT_KEY = "sim_transaction"
 
 _OPERATIONS = {"create": "create", "write": "write", "unlink": "unlink",
-               "message_post": "read", "subscribe": "write", "unsubscribe": "write"}
+               "message_post": "read", "subscribe": "write", "unsubscribe": "write",
+               "generate_access_token": "write"}
 _VERBS = {"read": "access", "write": "modify", "create": "create", "unlink": "delete"}
 
 

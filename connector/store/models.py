@@ -90,6 +90,9 @@ class Project(Base):
     params: Mapped[list[ProjectParam]] = relationship(
         back_populates="project", cascade="all, delete-orphan", order_by="ProjectParam.key"
     )
+    texts: Mapped[list[ProjectText]] = relationship(
+        back_populates="project", cascade="all, delete-orphan", order_by="ProjectText.key"
+    )
     secrets: Mapped[list[ProjectSecret]] = relationship(
         back_populates="project", cascade="all, delete-orphan", order_by="ProjectSecret.key"
     )
@@ -110,6 +113,20 @@ class ProjectParam(Base):
     value: Mapped[str] = mapped_column(Text, default="")
 
     project: Mapped[Project] = relationship(back_populates="params")
+
+
+class ProjectText(Base):
+    """A multi-line text of a project (a message template …), readable as ``texts.KEY``."""
+
+    __tablename__ = "project_text"
+    __table_args__ = (UniqueConstraint("project_id", "key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("project.id", ondelete="CASCADE"))
+    key: Mapped[str] = mapped_column(String(200))
+    value: Mapped[str] = mapped_column(Text, default="")
+
+    project: Mapped[Project] = relationship(back_populates="texts")
 
 
 class ProjectSecret(Base):

@@ -15,12 +15,13 @@ from connector.store.models import (
     Project,
     ProjectParam,
     ProjectSecret,
+    ProjectText,
     Task,
     Trigger,
     utcnow,
 )
 
-_CHILDREN = (ProjectParam, ProjectSecret, Task, Trigger)
+_CHILDREN = (ProjectParam, ProjectText, ProjectSecret, Task, Trigger)
 
 
 def _projects_of(session: Session, obj: Any) -> list[Project]:

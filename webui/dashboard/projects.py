@@ -12,7 +12,15 @@ from sqlalchemy import func, select
 from connector import installation
 from connector.errors import CodeError
 from connector.store.crypto import SecretBox
-from connector.store.models import Job, Project, ProjectParam, ProjectSecret, Task, Trigger
+from connector.store.models import (
+    Job,
+    Project,
+    ProjectParam,
+    ProjectSecret,
+    ProjectText,
+    Task,
+    Trigger,
+)
 from webui.auth import has_role, role_required
 from webui.dashboard import bp, database, get_or_404
 
@@ -100,6 +108,41 @@ def delete_param(project_id: int, param_id: int) -> Any:
         proj.params.remove(param)
         flash(f"Param {param.key} removed.", "info")
     return redirect(url_for("dashboard.project", project_id=project_id))
+
+
+@bp.post("/projects/<int:project_id>/texts")
+@role_required("developer")
+def save_text(project_id: int) -> Any:
+    """Add or change a multi-line text (``texts.KEY`` in task code)."""
+    key = request.form.get("key", "").strip()
+    # Browsers send a textarea's lines with CRLF; task code expects "\n" as in the file.
+    value = request.form.get("value", "").replace("\r\n", "\n")
+    if not key.isidentifier() or key.startswith("_"):
+        flash("A text key must be a name such as WELCOME_MESSAGE (letters, digits, _; not "
+              "starting with _ or a digit).", "error")
+        return redirect(url_for("dashboard.project", project_id=project_id))
+    with database().session() as session:
+        proj = get_or_404(session, Project, project_id)
+        found = next((t for t in proj.texts if t.key == key), None)
+        if found is None:
+            proj.texts.append(ProjectText(key=key, value=value))
+        else:
+            found.value = value
+    flash(f"Text {key} saved.", "info")
+    return redirect(url_for("dashboard.project", project_id=project_id) + "#texts")
+
+
+@bp.post("/projects/<int:project_id>/texts/<int:text_id>/delete")
+@role_required("developer")
+def delete_text(project_id: int, text_id: int) -> Any:
+    """Remove a text."""
+    with database().session() as session:
+        text = get_or_404(session, ProjectText, text_id)
+        if text.project_id == project_id:
+            proj = get_or_404(session, Project, project_id)  # held until the flush
+            proj.texts.remove(text)
+            flash(f"Text {text.key} removed.", "info")
+    return redirect(url_for("dashboard.project", project_id=project_id) + "#texts")
 
 
 @bp.post("/projects/<int:project_id>/secrets")

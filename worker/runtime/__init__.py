@@ -6,7 +6,7 @@ Public API::
     run_handler(*, client, task_code, handler, protected_code="", common_code="", records=None,
                 args=(), kwargs=None, params=None, secrets=None, webhooks=None,
                 trigger_name=None, user=None, log=None, log_transmission=None, link_api=None,
-                add_job=None, allowlist=None, task_name=None, context=None)
+                add_job=None, allowlist=None, task_name=None, context=None, texts=None)
     format_user_traceback(exc, secrets=None)
     run_isolated(*, connection, limits=None, log=None, log_transmission=None, add_job=None,
                  **run_handler_kwargs)

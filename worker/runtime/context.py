@@ -27,6 +27,7 @@ from worker.runtime.exceptions import (
     ValidationError,
 )
 from worker.runtime.facades.boundary import export
+from worker.runtime.jobargs import encode_args
 from worker.runtime.namespace import Namespace
 from worker.runtime.policy import compile_code, layer_globals
 from worker.runtime.tracebacks import secret_masker
@@ -79,7 +80,8 @@ def base_context(*, env: Any, log: Callable[[str, str], None] | None = None,
                  webhooks: Mapping[str, str] | None = None, trigger_name: str | None = None,
                  user: Any = None, add_job: Callable[..., Any] | None = None,
                  links: Mapping[str, Callable[..., Any]] | None = None,
-                 secrets: Mapping[str, Any] | None = None) -> dict[str, Any]:
+                 secrets: Mapping[str, Any] | None = None,
+                 texts: Mapping[str, str] | None = None) -> dict[str, Any]:
     """The names every layer sees, built around the job layer's callbacks.
 
     Secret values are masked in log lines and data-out records: logs are visible to every
@@ -112,8 +114,10 @@ def base_context(*, env: Any, log: Callable[[str, str], None] | None = None,
         "log_outgoing_data": log_transmission_,
         "params": Namespace("params", params),
         "webhooks": Namespace("webhooks", webhooks),
+        "texts": Namespace("texts", texts),
         "trigger_name": trigger_name,
         "TRIGGER_NAME": trigger_name,
+        "trigger": trigger_name,
         "user": user,
         "url2base64": tools.url2base64,
         "url2bin": tools.url2bin,
@@ -141,7 +145,15 @@ def base_context(*, env: Any, log: Callable[[str, str], None] | None = None,
                 ("priority", priority), ("eta", eta), ("max_retries", max_retries),
                 ("description", description), ("identity_key", identity_key))
                 if value is not None}
-            return _pass_through(add_job(func_name, **options), str(func_name))
+            queue = add_job(func_name, **options)
+
+            def delay(*args: Any, **kwargs: Any) -> Any:
+                # Records and dates travel as tagged JSON; anything else JSON cannot hold is
+                # refused here, at the call in task code, naming the argument.
+                json_args, json_kwargs = encode_args(args, kwargs)
+                return queue(*json_args, **json_kwargs)
+
+            return _pass_through(delay, str(func_name))
 
         add_job_.__name__ = add_job_.__qualname__ = "add_job"
         context["add_job"] = add_job_

@@ -26,6 +26,17 @@ from worker.runtime.rpc import (
 
 __all__ = ["Environment"]
 
+# What Odoo's Environment has and RPC cannot give, each with what to write instead.
+_ORM_ONLY = {
+    "cr": "env.cr (the database cursor) does not exist over RPC: every call commits on its "
+          "own; use env['model'] methods (search, read, write …)",
+    "registry": "env.registry does not exist over RPC; use env['model'].fields_get()",
+    "su": "env.su does not exist over RPC: calls run as the project's Odoo user",
+    "invalidate_all": "use records.invalidate_recordset() (drops what this run has read)",
+    "flush_all": "writes go to Odoo at once over RPC; there is nothing to flush",
+    "clear": "use records.invalidate_recordset() (drops what this run has read)",
+}
+
 
 class Environment:
     """``env``: the project's Odoo as task code sees it.
@@ -70,7 +81,7 @@ class Environment:
     def __getitem__(self, model: str) -> RecordSet:
         if not isinstance(model, str) or not model or model.startswith("_"):
             raise KeyError(f"not a model name: {model!r}")
-        return RecordSet(self, model, ())
+        return RecordSet(self, model, (), model_level=True)
 
     @property
     def uid(self) -> int:
@@ -85,6 +96,16 @@ class Environment:
     def user(self) -> RecordSet:
         """The Odoo user the project connects as (a ``res.users`` record)."""
         return RecordSet(self, "res.users", (self.uid,))
+
+    @property
+    def company(self) -> RecordSet:
+        """The current company of the project's Odoo user (``env.user.company_id``)."""
+        return self.user.company_id
+
+    @property
+    def companies(self) -> RecordSet:
+        """The companies the project's Odoo user may access (``env.user.company_ids``)."""
+        return self.user.company_ids
 
     @property
     def context(self) -> dict[str, Any]:
@@ -117,6 +138,18 @@ class Environment:
             return None
         return RecordSet(self, rows[0]["model"], (rows[0]["res_id"],))
 
+    def __getattr__(self, name: str) -> Any:
+        if name in _ORM_ONLY:
+            raise AttributeError(f"{_ORM_ONLY[name]}")
+        raise AttributeError(f"env has no attribute {name!r}; env['model.name'] gives the "
+                             "records of a model")
+
+    def __contains__(self, model: Any) -> bool:
+        """``'res.partner' in env``: whether the project's Odoo has the model."""
+        if not isinstance(model, str) or not model or model.startswith("_"):
+            return False
+        return bool(self._call(self._client.search_count, "ir.model", [("model", "=", model)]))
+
     def __setattr__(self, name: str, value: Any) -> None:
         raise TypeError("env is read-only")
 
@@ -134,6 +167,17 @@ class Environment:
             return func(*args, **kwargs)
         except odoo_errors.OdooError as exc:
             raise rpc_error(exc) from None
+
+    def _base_url(self) -> str:
+        """The address of the project's Odoo, as links to it are written (no default port)."""
+        url = str(getattr(self._client, "url", "") or "").rstrip("/")
+        for scheme, port in (("http://", ":80"), ("https://", ":443")):
+            if url.startswith(scheme):
+                host, sep, path = url[len(scheme):].partition("/")
+                if host.endswith(port):
+                    host = host[:-len(port)]
+                url = scheme + host + (sep + path if path else "")
+        return url
 
     def _ctx_kwargs(self) -> dict[str, Any]:
         return {"context": dict(self._context)} if self._context else {}
@@ -251,6 +295,9 @@ class Environment:
             return datetime.datetime.strptime(raw[:19], DATETIME_FORMAT)
         if ftype == "date" and isinstance(raw, str):
             return datetime.date.fromisoformat(raw[:10])
+        if ftype == "binary" and isinstance(raw, str):
+            # Odoo's ORM gives binary fields as base64 bytes; RPC sends the same as text.
+            return raw.encode("ascii")
         return raw
 
     def _invalidate(self, model: str, ids: Iterable[int] | None = None) -> None:

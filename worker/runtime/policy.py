@@ -56,6 +56,8 @@ __all__ = [
 HANDLER_NAMES = ("handle_cron", "handle_db", "handle_webhook", "handle_button")
 _PRIVATE_NAME = re.compile(r"_[A-Za-z][A-Za-z0-9_]*\Z")
 _RESERVED_PRIVATE = re.compile(r"_print\Z|_tmp\d+\Z")
+#: ``attachment._public_url()`` is how the original module spells ``attachment.public_url()``.
+PRIVATE_SPELLINGS = {"_public_url": "public_url"}
 
 
 def default_allowlist() -> tuple[str, ...]:
@@ -130,6 +132,10 @@ class SandboxTransformer(RestrictingNodeTransformer):
         return super().visit_ImportFrom(node)
 
     def visit_Attribute(self, node: ast.Attribute) -> Any:
+        # Private spellings the original module documents for public methods compile to the
+        # public name, so the run-time guard sees (and allows) only that.
+        if node.attr in PRIVATE_SPELLINGS and isinstance(node.ctx, ast.Load):
+            node.attr = PRIVATE_SPELLINGS[node.attr]
         # ``record._name`` is how Odoo code reads a model name (the original module documents
         # ``link.odoo._name``); the run-time guard allows it on recordsets only.
         if node.attr == PUBLIC_PRIVATE_ATTRIBUTE and isinstance(node.ctx, ast.Load):

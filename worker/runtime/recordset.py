@@ -12,29 +12,35 @@ and refuse attribute assignment and pickling.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, cast
 
 from worker.runtime.exceptions import UserError
 from worker.runtime.guards import allow_name_attribute
-from worker.runtime.rpc import RELATIONAL, X2MANY, Prefetch, Records, plain, rpc_domain
+from worker.runtime.record_extras import RecordExtras, base64_text, no_op
+from worker.runtime.recordenv import ORM_ONLY, RecordEnvironment
+from worker.runtime.rpc import RELATIONAL, X2MANY, Prefetch, plain, rpc_domain
 
-if TYPE_CHECKING:
-    from worker.runtime.environment import Environment
+__all__ = ["RecordEnvironment", "RecordSet"]
 
-__all__ = ["RecordSet"]
+# ORM cache methods: over RPC they drop what this run has read, so the next read asks Odoo.
+_INVALIDATE = frozenset({"invalidate_recordset", "invalidate_model", "invalidate_cache"})
+_FLUSH = frozenset({"flush_recordset", "flush_model"})
 
 
 @allow_name_attribute
-class RecordSet(Records):
+class RecordSet(RecordExtras):
     """An ordered set of records of one model, read lazily over RPC."""
 
-    __slots__ = ("_env", "_ids", "_model", "_prefetch")
+    __slots__ = ("_env", "_ids", "_model", "_model_level", "_prefetch")
 
-    def __init__(self, env: Environment, model: str, ids: Iterable[int],
-                 prefetch: Prefetch | None = None) -> None:
+    def __init__(self, env: RecordEnvironment, model: str, ids: Iterable[int],
+                 prefetch: Prefetch | None = None, *, model_level: bool = False) -> None:
         ids = tuple(ids)
         setup = object.__setattr__
         setup(self, "_env", env)
+        # ``env['model']`` itself: methods called on it are model methods (no ids sent), as
+        # odoorpc calls them; every other recordset sends its ids, even when empty.
+        setup(self, "_model_level", model_level)
         setup(self, "_model", model)
         setup(self, "_ids", ids)
         setup(self, "_prefetch", prefetch if prefetch is not None else Prefetch(ids))
@@ -47,7 +53,7 @@ class RecordSet(Records):
         return self._model
 
     @property
-    def env(self) -> Environment:
+    def env(self) -> RecordEnvironment:
         """The environment of the records."""
         return self._env
 
@@ -85,11 +91,14 @@ class RecordSet(Records):
             yield RecordSet(self._env, self._model, (rid,), self._prefetch)
 
     def __contains__(self, item: Any) -> bool:
+        # As Odoo: a single record of the same model, or a field name.
         if isinstance(item, RecordSet):
             if item._model != self._model:
-                raise TypeError(f"cannot look for {item._model} records in {self._model}")
-            return all(i in self._ids for i in item._ids)
-        return False
+                raise TypeError(f"inconsistent models in: {item!r} in {self!r}")
+            return len(item._ids) == 1 and item._ids[0] in self._ids
+        if isinstance(item, str):
+            return self._env._field(self._model, item) is not None
+        raise TypeError(f"unsupported operand types in: {item!r} in {self!r}")
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, RecordSet):
@@ -98,6 +107,18 @@ class RecordSet(Records):
 
     def __hash__(self) -> int:
         return hash((self._model, frozenset(self._ids)))
+
+    def __lt__(self, other: RecordSet) -> bool:
+        return set(self._ids) < set(self._same(other)._ids)
+
+    def __le__(self, other: RecordSet) -> bool:
+        return set(self._ids) <= set(self._same(other)._ids)
+
+    def __gt__(self, other: RecordSet) -> bool:
+        return set(self._ids) > set(self._same(other)._ids)
+
+    def __ge__(self, other: RecordSet) -> bool:
+        return set(self._ids) >= set(self._same(other)._ids)
 
     def _same(self, other: Any) -> RecordSet:
         if not isinstance(other, RecordSet) or other._model != self._model:
@@ -144,6 +165,13 @@ class RecordSet(Records):
             raise AttributeError(name)
         if self._env._field(self._model, name) is not None:
             return self._value(name)
+        if name in ORM_ONLY:
+            raise AttributeError(f"{self._model}.{name}() is not available over RPC: "
+                                 f"{ORM_ONLY[name]}")
+        if name in _INVALIDATE:
+            return self._invalidate_method(name)
+        if name in _FLUSH:
+            return no_op(name)
         # Not a field: a model method called over RPC (``order.action_confirm()``), as odoorpc.
         return _Method(self, name)
 
@@ -213,6 +241,16 @@ class RecordSet(Records):
             return self._with_ids(rec._ids[0] for rec in self if any(_listify(rec.mapped(path))))
         return self._with_ids(rec._ids[0] for rec in self if func(rec))
 
+    def filtered_domain(self, domain: Sequence[Any]) -> RecordSet:
+        """The records matching ``domain``, in their order (one ``search``)."""
+        if not self._ids:
+            return self
+        env = self._env
+        found = set(env._call(env._client.search, self._model,
+                              [("id", "in", list(self._ids)), *rpc_domain(domain)],
+                              context={**env._context, "active_test": False}))
+        return self._with_ids(dict.fromkeys(i for i in self._ids if i in found))
+
     def sorted(self, key: str | Callable[[RecordSet], Any] | None = None,
                reverse: bool = False) -> RecordSet:
         """The records sorted by ``key`` (a function or field name); the model order if None."""
@@ -254,11 +292,13 @@ class RecordSet(Records):
                         limit=limit, order=order, **env._ctx_kwargs())
         return RecordSet(env, self._model, ids)
 
-    def search_count(self, domain: Sequence[Any] | None = None) -> int:
-        """How many records match ``domain``."""
+    def search_count(self, domain: Sequence[Any] | None = None,
+                     limit: int | None = None) -> int:
+        """How many records match ``domain`` (at most ``limit`` when given)."""
         env = self._env
-        return env._call(env._client.search_count, self._model, rpc_domain(domain),
-                         **env._ctx_kwargs())
+        count = env._call(env._client.search_count, self._model, rpc_domain(domain),
+                          **env._ctx_kwargs())
+        return min(count, limit) if limit is not None else count
 
     def search_read(self, domain: Sequence[Any] | None = None,
                     fields: Sequence[str] | None = None, offset: int = 0,
@@ -299,6 +339,8 @@ class RecordSet(Records):
         for name, value in vals.items():
             meta = self._env._field(self._model, name) or {}
             ftype = meta.get("type")
+            if ftype == "binary" and isinstance(value, (bytes, bytearray)):
+                value = base64_text(self._model, name, bytes(value))
             if isinstance(value, RecordSet):
                 if ftype == "many2one":
                     value = value._ids[0] if value._ids else False
@@ -365,30 +407,10 @@ class RecordSet(Records):
                            env._ctx_kwargs() or None)
         return RecordSet(env, self._model, [new_id[0] if isinstance(new_id, list) else new_id])
 
-    def message_post(self, body: str = "", **kwargs: Any) -> RecordSet:
-        """Post a message on each record (chatter); returns the ``mail.message`` records."""
-        env = self._env
-        options = {"body": body, **{k: plain(v) for k, v in kwargs.items()}}
-        if env._context:
-            options["context"] = dict(env._context)
-        ids: list[int] = []
-        try:
-            for rid in self._ids:
-                result = env._call(env._client.execute_kw, self._model, "message_post",
-                                   [[rid]], options)
-                ids.extend(result if isinstance(result, list) else [result])
-        finally:
-            env._invalidate(self._model, self._ids)
-            env._invalidate("mail.message")
-        return RecordSet(env, "mail.message", ids)
-
     def with_context(self, *args: Mapping[str, Any], **kwargs: Any) -> RecordSet:
         """The same records in an environment with an updated context."""
-        return RecordSet(self._env.with_context(*args, **kwargs), self._model, self._ids)
-
-    def sudo(self, flag: bool = True) -> RecordSet:
-        """The same records: over RPC the rights are those of the connection's user."""
-        return self
+        return RecordSet(self._env.with_context(*args, **kwargs), self._model, self._ids,
+                         model_level=self._model_level)
 
     def fields_get(self, allfields: Sequence[str] | None = None,
                    attributes: Sequence[str] | None = None) -> dict[str, Any]:
@@ -444,8 +466,9 @@ class _Method:
         if env._context and "context" not in kwargs:
             kwargs["context"] = dict(env._context)
         try:
+            ids = [] if records._model_level else [list(records._ids)]
             return env._call(env._client.execute_kw, records._model, self._method,
-                             [list(records._ids), *(plain(a) for a in args)],
+                             [*ids, *(plain(a) for a in args)],
                              {k: plain(v) for k, v in kwargs.items()})
         finally:
             # We cannot know what an arbitrary method changed: forget everything read.

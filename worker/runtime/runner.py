@@ -14,6 +14,7 @@ from typing import Any
 from connector.errors import JobError
 from worker.runtime.context import base_context, link_functions, run_layers
 from worker.runtime.environment import Environment
+from worker.runtime.jobargs import decode_args
 from worker.runtime.policy import USER_MODULE, default_allowlist
 from worker.runtime.recordset import RecordSet
 from worker.runtime.tracebacks import task_filename
@@ -79,7 +80,9 @@ def call_handler(func: types.FunctionType, handler: str, env: Environment, *,
         if not args:
             raise JobError("handle_webhook needs the request")
         return func(args[0])
-    return func(*args, **dict(kwargs or {}))
+    # A sub-job: its stored arguments become records and dates again.
+    args, call_kwargs = decode_args(args, kwargs, env)
+    return func(*args, **call_kwargs)
 
 
 def run_handler(*, client: Any, task_code: str, handler: str, protected_code: str = "",
@@ -92,7 +95,8 @@ def run_handler(*, client: Any, task_code: str, handler: str, protected_code: st
                 log_transmission: Callable[[str, str], None] | None = None,
                 link_api: Any = None, add_job: Callable[..., Any] | None = None,
                 allowlist: Iterable[str] | None = None, task_name: str | None = None,
-                context: Mapping[str, Any] | None = None) -> Any:
+                context: Mapping[str, Any] | None = None,
+                texts: Mapping[str, str] | None = None) -> Any:
     """Run ``handler`` of ``task_code`` after the protected and common code; return its value.
 
     ``handler`` is one of ``handle_db`` (``records=(model, ids)``), ``handle_cron``,
@@ -116,7 +120,7 @@ def run_handler(*, client: Any, task_code: str, handler: str, protected_code: st
         user = env["res.users"].browse(user)
     base = base_context(env=env, log=log, log_transmission=log_transmission, params=params,
                         webhooks=webhooks, trigger_name=trigger_name, user=user,
-                        add_job=add_job, links=links, secrets=secrets)
+                        add_job=add_job, links=links, secrets=secrets, texts=texts)
     log_line = base["log"]
     namespace = run_layers(
         base,
