@@ -21,6 +21,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from connector import jobs
 from connector.store.models import Project, Task, Trigger
+from webui.auth import public
 from webui.security import webhook_headers
 from worker.runtime.request import HttpRequest
 
@@ -214,6 +215,7 @@ def _busy() -> Response:
 
 
 @bp.route("/<token>", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
+@public
 def relay(token: str) -> Any:
     """Run the webhook trigger named by ``token`` with this request."""
     response = _relay(token)

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from flask import flash, redirect, render_template, request, url_for
-from flask_login import login_required
 from sqlalchemy import select
 
 from connector import jobs as job_rules
@@ -27,7 +26,7 @@ def names(session: Any) -> dict[str, dict[int, str]]:
 
 
 @bp.get("/jobs")
-@login_required
+@role_required("user")
 def jobs() -> Any:
     """The latest jobs, optionally of one state or project."""
     state = request.args.get("state") or None
@@ -44,7 +43,7 @@ def jobs() -> Any:
 
 
 @bp.get("/jobs/<int:job_id>")
-@login_required
+@role_required("user")
 def job(job_id: int) -> Any:
     """One job with its logs, error and traceback."""
     with database().session() as session:

@@ -5,17 +5,17 @@ from __future__ import annotations
 from typing import Any
 
 from flask import render_template, request
-from flask_login import login_required
 from sqlalchemy import select
 
 from connector.store.models import Link, Project
+from webui.auth import role_required
 from webui.dashboard import bp, database
 
 LIMIT = 500
 
 
 @bp.get("/links")
-@login_required
+@role_required("user")
 def links() -> Any:
     """The latest links, optionally of one project and relation."""
     project_id = request.args.get("project", type=int)

@@ -7,10 +7,10 @@ import datetime as dt
 from typing import Any
 
 from flask import Response, abort, flash, render_template, request
-from flask_login import login_required
 from sqlalchemy import func, select
 
 from connector.store.models import LOG_LEVELS, Job, Log, Project, Task, Trigger
+from webui.auth import role_required
 from webui.dashboard import bp, database
 
 LIMIT = 500
@@ -59,7 +59,7 @@ def _filtered(query: Any) -> tuple[Any, dict[str, Any]]:
 
 
 @bp.get("/logs")
-@login_required
+@role_required("user")
 def logs() -> Any:
     """Log lines, newest first, filtered and optionally grouped."""
     # Only the head of each message is read: a page of long lines must stay small.
@@ -99,7 +99,7 @@ def logs() -> Any:
 
 
 @bp.get("/logs/<int:log_id>")
-@login_required
+@role_required("user")
 def log_line(log_id: int) -> Any:
     """One whole log line, as plain text (the logs page shows long lines folded)."""
     with database().session() as session:

@@ -9,7 +9,7 @@ import json
 from typing import Any
 
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
-from flask_login import current_user, login_required
+from flask_login import current_user
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -43,7 +43,7 @@ SHORT_FIELDS = ("model", "date_field", "scheduler_user")
 
 
 @bp.get("/triggers/<int:trigger_id>")
-@login_required
+@role_required("user")
 def trigger(trigger_id: int) -> Any:
     """One trigger with every field of its kind."""
     with database().session() as session:
