@@ -65,12 +65,12 @@ def shown_name(name: str, login: str, url: str, database_name: str) -> str:
 
 
 def _connections(session: Session, now: dt.datetime) -> list[ConnectionHealth]:
-    projects: dict[int, list[str]] = {}
+    projects: dict[int | None, list[str]] = {}
     for conn_id, name in session.execute(select(Project.connection_id, Project.name)
                                          .where(Project.connection_id.is_not(None))
                                          .order_by(Project.name)):
         projects.setdefault(conn_id, []).append(name)
-    watched: dict[int, int] = dict(session.execute(
+    watched: dict[int | None, int] = dict(session.execute(
         select(Project.connection_id, func.count(Trigger.id))
         .join(Project, Trigger.project_id == Project.id)
         .join(Task, Trigger.task_id == Task.id)
@@ -79,7 +79,7 @@ def _connections(session: Session, now: dt.datetime) -> list[ConnectionHealth]:
         .group_by(Project.connection_id)).all())
     polled = dict(session.execute(select(PollCursor.connection_id, func.max(PollCursor.polled_at))
                                   .group_by(PollCursor.connection_id)).all())
-    broken: dict[int, list[dict[str, Any]]] = {}
+    broken: dict[int | None, list[dict[str, Any]]] = {}
     for trig_id, trig_name, state, error, project, conn_id in session.execute(
             select(Trigger.id, Trigger.trigger_name, Trigger.poll_state, Trigger.poll_error,
                    Project.name, Project.connection_id)
