@@ -43,12 +43,15 @@ def init_app(app: Flask) -> None:
         links,
         logs,
         projects,
+        replay,
         tasks,
         triggers,
     )
 
     app.register_blueprint(bp)
     app.jinja_env.globals["has_role"] = has_role
+    app.jinja_env.globals.update(can_retry=jobs.can_retry, can_replay=jobs.can_replay,
+                                 job_names=jobs.job_names)
     app.jinja_env.filters["when"] = lambda value: value.strftime("%Y-%m-%d %H:%M:%S") \
         if value else ""
 
