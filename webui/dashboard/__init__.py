@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any, TypeVar
 
+import yaml
 from flask import Blueprint, Flask, abort, current_app
 from sqlalchemy.orm import Session
 
@@ -34,6 +35,18 @@ def get_or_404(session: Session, model: type[T], key: int) -> T:
     return row
 
 
+def as_yaml(value: Any) -> str:
+    """``value`` as block YAML, the way a project file writes it."""
+    return str(yaml.safe_dump(value, sort_keys=False, allow_unicode=True,
+                              default_flow_style=False)).removesuffix("...\n").strip()
+
+
+def as_yaml_inline(value: Any) -> str:
+    """``value`` as one line of flow YAML (``{mode: full}``), for tables."""
+    return str(yaml.safe_dump(value, sort_keys=False, allow_unicode=True,
+                              default_flow_style=True, width=10**6)).removesuffix("...\n").strip()
+
+
 def init_app(app: Flask) -> None:
     """Register the dashboard's views, template helpers and error pages."""
     from webui.dashboard import (  # noqa: F401 - they register views
@@ -50,6 +63,7 @@ def init_app(app: Flask) -> None:
 
     app.register_blueprint(bp)
     app.jinja_env.globals["has_role"] = has_role
+    app.jinja_env.filters.update(yaml=as_yaml, yaml_inline=as_yaml_inline)
     app.jinja_env.globals.update(can_retry=jobs.can_retry, can_replay=jobs.can_replay,
                                  job_names=jobs.job_names)
     app.jinja_env.filters["when"] = lambda value: value.strftime("%Y-%m-%d %H:%M:%S") \

@@ -5,7 +5,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 from typing import Any
 
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
@@ -25,7 +24,7 @@ from connector.schema.models import DbTrigger
 from connector.store.crypto import SecretBox
 from connector.store.models import TRIGGER_KINDS, PollCursor, Task, Trigger
 from webui.auth import role_required
-from webui.dashboard import bp, database, get_or_404
+from webui.dashboard import as_yaml, bp, database, get_or_404
 from webui.dashboard.projects import webhook_url
 from webui.dashboard.tasks import NAME_LENGTH, Refused, render_task
 
@@ -50,7 +49,7 @@ def trigger(trigger_id: int) -> Any:
         row = get_or_404(session, Trigger, trigger_id)
         data = cursor = None
         if row.kind == "button" and row.data_json:
-            data = json.dumps(row.data, indent=2, ensure_ascii=False)
+            data = as_yaml(row.data)
         if row.kind == "db" and row.task.project.connection_id is not None:
             # The poller's cursor for this model: when detection last worked, and last tried.
             cursor = session.scalar(select(PollCursor).where(
