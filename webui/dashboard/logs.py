@@ -17,7 +17,7 @@ from webui.auth import role_required
 from webui.dashboard import bp, database
 from webui.dashboard.jobs import qualified
 
-LIMIT = 500
+LIMIT = 200  # lines per page (older pages are one click away)
 #: Characters of a log line shown on the logs page; a longer line links to the whole.
 FOLD = 500
 GROUPS = ("project", "task", "trigger", "level", "status")
@@ -116,6 +116,13 @@ def logs() -> Any:
         return render_template(
             "dashboard/logs.html", groups=groups, chosen=chosen, count=len(rows), limit=LIMIT,
             levels=LOG_LEVELS, group_choices=GROUPS, projects=names["projects"],
+            # URL prefixes: one url_for per page instead of four per line.
+            base={kind: url_for(endpoint, **{key: 0})[:-1] for kind, endpoint, key in (
+                ("job", "dashboard.job", "job_id"), ("project", "dashboard.project",
+                                                     "project_id"),
+                ("task", "dashboard.task", "task_id"),
+                ("trigger", "dashboard.trigger", "trigger_id"),
+                ("line", "dashboard.log_line", "log_id"))},
             tasks=names["tasks"], triggers=names["triggers"],
             older=url_for("dashboard.logs", **keep, before=rows[-1]["line"]["id"])
             if more else None,
