@@ -196,14 +196,14 @@ def fill(db: Database, settings: Settings, jobs: int, logs: int) -> tuple[Data, 
                 parse(PROJECT.format(name=f"Shop {number}")))
         session.add(DashboardUser(login="bench", role="manager",
                                   password_hash=generate_password_hash("bench")))
-        conn = OdooConnection(name="main", url="http://odoo.test", database="prod",
+        odoo = OdooConnection(name="main", url="http://odoo.test", database="prod",
                               login="sync")
-        session.add(conn)
+        session.add(odoo)
         session.flush()
         for project in session.scalars(select(Project)):
-            project.connection_id = conn.id
+            project.connection_id = odoo.id
         for minute in range(60):
-            session.add(PollStat(connection_id=conn.id,
+            session.add(PollStat(connection_id=odoo.id,
                                  minute=(now - dt.timedelta(minutes=minute)).replace(
                                      second=0, microsecond=0),
                                  cycles=60, rpc_calls=61, updated_at=now,

@@ -123,7 +123,7 @@ def save_secret(project_id: int) -> Any:
 
 
 @bp.post("/projects/<int:project_id>/code/<layer>")
-@role_required("user")
+@role_required("developer")
 def save_code(project_id: int, layer: str) -> Any:
     """Save the common (Developer+) or protected (Manager) code after the save-time check."""
     from worker.runtime import check_code
