@@ -165,11 +165,17 @@ def index() -> Any:
         due = session.scalar(select(func.min(func.coalesce(Job.next_attempt_at, Job.created_at)))
                              .where(Job.state == "pending", (Job.next_attempt_at.is_(None))
                                     | (Job.next_attempt_at <= now)))
-        has_projects = session.scalar(select(Project.id).limit(1)) is not None
+        projects = session.execute(select(Project.id, Project.name, Project.active)
+                                   .order_by(Project.name)).all()
+        failed_by_project = dict(session.execute(
+            select(Job.project_id, func.count()).where(
+                Job.state == "failed", Job.created_at >= now - dt.timedelta(hours=HOURS))
+            .group_by(Job.project_id)).all())
     chart = stacked_bars(bars, STATE_COLOURS)
     waiting = (now - due).total_seconds() if due is not None else 0.0
     return render_template("dashboard/home.html", connections=connections, chart=chart,
                            totals=totals, colours=STATE_COLOURS, failures=failures,
-                           oldest_pending=waiting, has_projects=has_projects, hours=HOURS,
+                           oldest_pending=waiting, has_projects=bool(projects), hours=HOURS,
+                           projects=projects, failed_by_project=failed_by_project,
                            problems=sum(c.status == "down" or bool(c.broken)
                                         for c in connections))
