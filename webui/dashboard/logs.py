@@ -77,6 +77,12 @@ def _names(session: Any) -> dict[str, Any]:
             "task_names": dict(tasks), "trigger_names": dict(triggers)}
 
 
+def _prefix(endpoint: str, key: str) -> str:
+    """The URL of ``endpoint`` without its trailing id (the template appends each line's)."""
+    values: dict[str, Any] = {key: 0}
+    return url_for(endpoint, **values)[:-1]
+
+
 @bp.get("/logs")
 @role_required("user")
 def logs() -> Any:
@@ -117,7 +123,7 @@ def logs() -> Any:
             "dashboard/logs.html", groups=groups, chosen=chosen, count=len(rows), limit=LIMIT,
             levels=LOG_LEVELS, group_choices=GROUPS, projects=names["projects"],
             # URL prefixes: one url_for per page instead of four per line.
-            base={kind: url_for(endpoint, **{key: 0})[:-1] for kind, endpoint, key in (
+            base={kind: _prefix(endpoint, key) for kind, endpoint, key in (
                 ("job", "dashboard.job", "job_id"), ("project", "dashboard.project",
                                                      "project_id"),
                 ("task", "dashboard.task", "task_id"),
