@@ -128,23 +128,31 @@ def _hour(column: Any, dialect: str) -> Any:
     return func.strftime("%Y-%m-%d %H", column)
 
 
-def _jobs_by_hour(session: Session, now: dt.datetime) -> tuple[list[Bar], dict[str, int]]:
+def _jobs_by_hour(session: Session, now: dt.datetime
+                  ) -> tuple[list[Bar], dict[str, int], dict[int, int]]:
+    """The chart's bars, the totals per state, and failed jobs per project: one query over
+    the creation-time index."""
     start = now.replace(minute=0, second=0, microsecond=0) - dt.timedelta(hours=HOURS - 1)
     hour = _hour(Job.created_at, session.get_bind().dialect.name)
     counts: dict[tuple[str, str], int] = {}
-    for label, state, count in session.execute(
-            select(hour, Job.state, func.count()).where(Job.created_at >= start)
-            .group_by(hour, Job.state)):
-        counts[(str(label), state)] = int(count)
+    failed: dict[int, int] = {}
+    for label, state, project_id, count in session.execute(
+            select(hour, Job.state, Job.project_id, func.count())
+            .where(Job.created_at >= start)
+            .group_by(hour, Job.state, Job.project_id)):
+        key = (str(label), state)
+        counts[key] = counts.get(key, 0) + int(count)
+        if state == "failed":
+            failed[project_id] = failed.get(project_id, 0) + int(count)
     bars, totals = [], dict.fromkeys(JOB_STATES, 0)
     for step in range(HOURS):
         at = start + dt.timedelta(hours=step)
-        key = at.strftime("%Y-%m-%d %H")
-        parts = [(state, counts.get((key, state), 0)) for state in JOB_STATES]
+        label = at.strftime("%Y-%m-%d %H")
+        parts = [(state, counts.get((label, state), 0)) for state in JOB_STATES]
         for state, count in parts:
             totals[state] += count
         bars.append(Bar(label=at.strftime("%H:00"), parts=parts))
-    return bars, totals
+    return bars, totals, failed
 
 
 @bp.get("/")
@@ -154,7 +162,7 @@ def index() -> Any:
     now = utcnow()
     with database().session() as session:
         connections = _connections(session, now)
-        bars, totals = _jobs_by_hour(session, now)
+        bars, totals, failed_by_project = _jobs_by_hour(session, now)
         failures = session.execute(
             select(Job.id, Job.finished_at, Job.error, Project.name, Task.name,
                    Trigger.trigger_name, Job.trigger_id, Job.task_id)
@@ -167,10 +175,6 @@ def index() -> Any:
                                     | (Job.next_attempt_at <= now)))
         projects = session.execute(select(Project.id, Project.name, Project.active)
                                    .order_by(Project.name)).all()
-        failed_by_project = dict(session.execute(
-            select(Job.project_id, func.count()).where(
-                Job.state == "failed", Job.created_at >= now - dt.timedelta(hours=HOURS))
-            .group_by(Job.project_id)).all())
     chart = stacked_bars(bars, STATE_COLOURS)
     waiting = (now - due).total_seconds() if due is not None else 0.0
     return render_template("dashboard/home.html", connections=connections, chart=chart,
