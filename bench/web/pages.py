@@ -159,6 +159,16 @@ def _rows(triggers: list[tuple[int, int, int, str]], jobs: int, logs: int,
     return iter(job_rows), log_rows()
 
 
+def _copy_text(value: Any) -> str:
+    """One value in COPY's text format."""
+    if value is None:
+        return "\\N"
+    if isinstance(value, dt.datetime):
+        return value.isoformat(" ")
+    return str(value).replace("\\", "\\\\").replace("\t", "\\t").replace(
+        "\n", "\\n").replace("\r", "\\r")
+
+
 def _bulk(db: Database, table: str, columns: tuple[str, ...],
           rows: Iterator[tuple[Any, ...]]) -> int:
     """Insert ``rows`` fast: COPY on PostgreSQL, executemany in big chunks on SQLite."""
@@ -167,10 +177,20 @@ def _bulk(db: Database, table: str, columns: tuple[str, ...],
     try:
         cursor = raw.cursor()
         if db.engine.dialect.name == "postgresql":
+            # COPY's text format written in 1 MiB blocks: far fewer calls than row by row.
             with cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+                block: list[str] = []
+                size = 0
                 for row in rows:
-                    copy.write_row(row)
+                    line = "\t".join(_copy_text(value) for value in row) + "\n"
+                    block.append(line)
+                    size += len(line)
                     count += 1
+                    if size >= 1 << 20:
+                        copy.write("".join(block).encode())
+                        block, size = [], 0
+                if block:
+                    copy.write("".join(block).encode())
         else:
             cursor.execute("PRAGMA synchronous = OFF")  # a throw-away benchmark database
             sql = (f"INSERT INTO {table} ({', '.join(columns)}) "
