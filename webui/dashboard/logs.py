@@ -74,7 +74,11 @@ def _names(session: Any) -> dict[str, Any]:
                          projects)
     return {"projects": sorted(projects.items(), key=lambda item: item[1].lower()),
             "tasks": tasks, "triggers": triggers,
-            "task_names": dict(tasks), "trigger_names": dict(triggers)}
+            "task_names": dict(tasks), "trigger_names": dict(triggers),
+            # The table has a project column: its task and trigger cells need no prefix.
+            "task_short": dict(session.execute(select(Task.id, Task.name)).all()),
+            "trigger_short": dict(session.execute(select(Trigger.id,
+                                                         Trigger.trigger_name)).all())}
 
 
 def _prefix(endpoint: str, key: str) -> str:
@@ -109,6 +113,8 @@ def logs() -> Any:
             rows.append(dict(line=line, project=projects.get(found[7], "-"),
                              task=names["task_names"].get(found[8], "-"),
                              trigger=names["trigger_names"].get(found[9], "-"),
+                             task_name=names["task_short"].get(found[8], "-"),
+                             trigger_name=names["trigger_short"].get(found[9], "-"),
                              project_id=found[7], task_id=found[8], trigger_id=found[9],
                              level=line["level"],
                              status=STATUS_OF.get(state or "", state or "-")))
