@@ -92,8 +92,14 @@ def has_role(role: str) -> bool:
     return bool(current_user.is_authenticated) and cast(LoggedUser, current_user).has_role(role)
 
 
+#: The attribute naming the role a view requires ("public": none); the role-matrix test
+#: checks every route has one and that it is enforced.
+REQUIRED_ROLE = "required_role"
+
+
 def role_required(role: str) -> Callable[[F], F]:
-    """Log-in required, then 403 unless the user's role is ``role`` or above."""
+    """Log-in required, then 403 unless the user's role is ``role`` or above
+    (``role_required("user")``: any logged-in user)."""
     if role not in RANK:
         raise ValueError(f"unknown role {role!r}, expected one of {', '.join(ROLES)}")
 
@@ -104,9 +110,17 @@ def role_required(role: str) -> Callable[[F], F]:
                 abort(403)
             return view(*args, **kwargs)
 
-        return cast(F, login_required(wrapped))
+        guarded = login_required(wrapped)
+        setattr(guarded, REQUIRED_ROLE, role)
+        return cast(F, guarded)
 
     return decorate
+
+
+def public(view: F) -> F:
+    """Mark a view as open to anyone (login page, webhooks, health, metrics)."""
+    setattr(view, REQUIRED_ROLE, "public")
+    return view
 
 
 @login_manager.user_loader
@@ -179,6 +193,7 @@ def _nobody_can_log_in() -> bool:
 
 
 @bp.route("/login", methods=["GET", "POST"])
+@public
 @limiter.limit(_login_attempt_limit, methods=["POST"],
                error_message="Too many login attempts from this address; wait a minute.")
 def login() -> Any:
@@ -213,7 +228,7 @@ def login() -> Any:
 
 
 @bp.post("/logout")
-@login_required
+@role_required("user")
 def logout() -> Any:
     """End the session, and every copy of its cookie (the user's other sessions too)."""
     db = current_app.extensions["syncstudio.db"]

@@ -9,10 +9,13 @@ from flask import Blueprint, current_app, jsonify, redirect, request, url_for
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
+from webui.auth import public
+
 bp = Blueprint("health", __name__)
 
 
 @bp.get("/health")
+@public
 def health() -> Any:
     """200 with ``{"status": "ok"}`` when the own database answers, else 503."""
     token = current_app.config["SETTINGS"].metrics_token
@@ -30,6 +33,7 @@ def health() -> Any:
 
 
 @bp.get("/")
+@public
 def index() -> Any:
     """The landing page is the dashboard (which asks for a login first)."""
     return redirect(url_for("dashboard.index"))

@@ -58,6 +58,7 @@ from connector.store.models import (
     Trigger,
     utcnow,
 )
+from webui.auth import public
 
 logger = logging.getLogger("syncstudio.metrics")
 
@@ -359,6 +360,7 @@ def _count_failed_webhook(_exc: BaseException | None) -> None:
 
 
 @bp.get("/metrics")
+@public
 def metrics() -> Any:
     """Every metric in Prometheus's text format; 503 when the own database cannot be read."""
     token = current_app.config["SETTINGS"].metrics_token

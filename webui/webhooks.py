@@ -16,6 +16,7 @@ import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
+from urllib.parse import urlencode
 
 from flask import Blueprint, Response, current_app, jsonify, request
 from sqlalchemy import bindparam, select
@@ -23,6 +24,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from connector import jobs
 from connector.store.models import Project, Task, Trigger
+from webui.auth import public
 from webui.security import webhook_headers
 from worker.runtime.request import HttpRequest
 
@@ -216,6 +218,7 @@ def _busy() -> Response:
 
 
 @bp.route("/<token>", methods=["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"])
+@public
 def relay(token: str) -> Any:
     """Run the webhook trigger named by ``token`` with this request."""
     response = _relay(token)
@@ -269,6 +272,15 @@ def _relay(token: str) -> Any:
             raise
 
 
+def logged_body(built: HttpRequest) -> str:
+    """The body as the data_in line shows it: a parsed form's (or a GET's query) fields,
+    URL-encoded, since werkzeug leaves no raw body once it has parsed a form."""
+    if built.data:
+        return built.data.decode("utf-8", "replace")
+    fields = built.form or (built.args if built.method == "GET" else {})
+    return urlencode(fields)
+
+
 def _log_out(ctx: Any, job: Any, project: Any, message: str) -> None:
     from worker.executor import write_log
 
@@ -287,8 +299,7 @@ def _start(ctx: Any, conn: Any, hook: _Hook, built: HttpRequest, handlers: Handl
 
     project = ctx.projects.at_version(conn, hook.project_id, hook.version)
     write_log(ctx, conn, job, project, f"{request.method} {request.path} from "
-              f"{built.remote_addr}: "
-              f"{built.data[:LOGGED_BODY].decode('utf-8', 'replace')}", type="data_in")
+              f"{built.remote_addr}: {logged_body(built)[:LOGGED_BODY]}", type="data_in")
     request._syncstudio_submitted = True  # type: ignore[attr-defined]
     future = handlers.submit(_run_handler, ctx, job, project, built)
     conn.close()  # given back to the pool while the handler runs; reopened for the answer

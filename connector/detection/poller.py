@@ -23,7 +23,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from connector.connections import ClientPool
-from connector.detection import health, lease
+from connector.detection import health, lease, stats
 from connector.detection import rules as rl
 from connector.detection.health import backoff_delay
 from connector.detection.watch import ModelWatch, Options
@@ -86,6 +86,9 @@ class Poller:
         self._succeeded: dict[int, dt.datetime] = {}
         #: (connection id, model) → (done, total) of snapshot builds, for the dashboard.
         self.snapshot_progress: dict[tuple[int, str], tuple[int, int]] = {}
+        #: Per-connection cycles, RPC calls and detection latencies for the dashboard.
+        self.stats = stats.PollStats(db, now)
+        self._latencies: dict[int, list[float]] = defaultdict(list)
 
     @property
     def batch_size(self) -> int:
@@ -123,12 +126,12 @@ class Poller:
         for (connection_id, model), triggers in groups.items():
             by_connection[connection_id].append((model, [t.id for t in triggers]))
         if len(by_connection) <= 1:
-            parts = [self._poll_connection(cid, models) for cid, models in by_connection.items()]
+            parts = [self._poll_counted(cid, models) for cid, models in by_connection.items()]
         else:
             if self._executor is None:
                 self._executor = ThreadPoolExecutor(self.max_workers,
                                                     thread_name_prefix="syncstudio-poll")
-            futures = [self._executor.submit(self._poll_connection, cid, models)
+            futures = [self._executor.submit(self._poll_counted, cid, models)
                        for cid, models in by_connection.items()]
             parts = [future.result() for future in futures]
         for part in parts:
@@ -139,6 +142,17 @@ class Poller:
             report.waiting += part.waiting
         if report.jobs and self.on_jobs is not None:
             self.on_jobs()
+        return report
+
+    def _poll_counted(self, connection_id: int,
+                      models: list[tuple[str, list[int]]]) -> PollReport:
+        """One connection's cycle, tallied for the dashboard (see :mod:`stats`)."""
+        self._latencies[connection_id] = []
+        report = self._poll_connection(connection_id, models)
+        client = dict(self.pool.clients()).get(connection_id)
+        self.stats.cycle(connection_id, client.total_calls if client is not None else None,
+                         self.connections[connection_id].error,
+                         self._latencies.pop(connection_id, []))
         return report
 
     def _poll_connection(self, connection_id: int,
@@ -260,6 +274,7 @@ class Poller:
 
         watch.progress = report
         count = watch.run(connection_id, state_json, force=force)
+        self._latencies[connection_id].extend(watch.latencies)
         self._succeeded[cursor_id] = self.now()  # reached only when the whole cycle succeeded
         self._set_states([rule.id for rule in rules], health.OK, None)
         return 1, count
@@ -350,6 +365,7 @@ class Poller:
         if self._executor is not None:
             self._executor.shutdown(wait=True)
             self._executor = None
+        self.stats.flush()
         try:
             self.release()
         except Exception:  # a failed release only delays the next poller by one lease

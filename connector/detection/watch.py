@@ -79,6 +79,8 @@ class ModelWatch:
         self.connection_id = 0
         #: ``progress(done, total)`` during a snapshot build (CLI and dashboard show it).
         self.progress: snapshots.Progress | None = None
+        #: Seconds from each delivered change's write_date to its job (the dashboard's figure).
+        self.latencies: list[float] = []
 
     # -- the cycle ------------------------------------------------------------------------
 
@@ -243,7 +245,14 @@ class ModelWatch:
             snapshots.save(session, self.connection_id, self.model, found, known)
             count = sum(len(self._record(session, rule_id, ids)) for rule_id, ids in fired.items())
             lease.fence(session, self.cursor_id, self.owner, self.now(), self.opts.lease_ttl)
+        self._measure(found, {rid for ids in fired.values() for rid in ids})
         return count
+
+    def _measure(self, found: list[changes.Change], fired: set[int]) -> None:
+        now = self.now()
+        for change in found:
+            if change.id in fired and change.write_date:
+                self.latencies.append((now - parse_odoo(change.write_date)).total_seconds())
 
     def _remote(self, rule: rl.Rule, found: list[changes.Change]) -> dict[int, set[int]]:
         """Odoo's answer for ``rule``'s apply-on domain on the candidate records."""

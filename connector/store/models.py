@@ -250,6 +250,11 @@ class Job(Base):
         Index("ix_job_state_finished", "state", "finished_at"),
         # The bound on jobs per tree counts a tree's jobs by its root.
         Index("ix_job_root", "root_id"),
+        # The dashboard's jobs list: newest first, filtered by one of these.
+        Index("ix_job_project_id", "project_id", "id"),
+        Index("ix_job_task_id", "task_id", "id"),
+        Index("ix_job_trigger_id", "trigger_id", "id"),
+        Index("ix_job_state_id", "state", "id"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -304,7 +309,14 @@ class Log(Base):
     """One line of a job's execution log."""
 
     __tablename__ = "log"
-    __table_args__ = (Index("ix_log_project_created", "project_id", "created_at"),)
+    __table_args__ = (
+        Index("ix_log_project_created", "project_id", "created_at"),
+        # The dashboard's logs page: newest first, filtered by one of these.
+        Index("ix_log_project_id", "project_id", "id"),
+        Index("ix_log_task_id", "task_id", "id"),
+        Index("ix_log_trigger_id", "trigger_id", "id"),
+        Index("ix_log_level_id", "level", "id"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     job_id: Mapped[int | None] = mapped_column(
@@ -371,6 +383,27 @@ class PollCursor(Base):
     # on cycles that fail): what "detection is working" means to a monitor. The poller saves
     # it with the next cycle's lease, so it lags by up to one poll interval.
     polled_at: Mapped[dt.datetime | None] = mapped_column(DateTime, default=None)
+
+
+class PollStat(Base):
+    """What the poller saw of one connection during one minute: cycles, failed cycles, Odoo
+    RPC calls, detection latencies (seconds from a record's write_date to its job, a capped
+    sample) and the connection's last error. The dashboard's home page reads it."""
+
+    __tablename__ = "poll_stat"
+    __table_args__ = (UniqueConstraint("connection_id", "minute"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    connection_id: Mapped[int] = mapped_column(
+        ForeignKey("odoo_connection.id", ondelete="CASCADE")
+    )
+    minute: Mapped[dt.datetime] = mapped_column(DateTime)
+    cycles: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    failed_cycles: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    rpc_calls: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    latencies_json: Mapped[str] = mapped_column(Text, default="[]", server_default="[]")
+    error: Mapped[str | None] = mapped_column(Text, default=None)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
 
 
 class RecordSnapshot(Base):

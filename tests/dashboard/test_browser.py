@@ -95,7 +95,7 @@ def test_log_in_open_a_project_and_run_a_button(live_server, browser, settings, 
     body = driver.find_element(By.TAG_NAME, "body").text
     assert "button ran with {'mode': 'full'}" in body
     assert "HELLO" in body
-    assert "queued; this page follows it" in body  # the flash message survived the updates
+    assert "queued; this page follows it" not in body  # the notice went with the job
     assert "Waiting for a worker" not in body
     driver.save_screenshot(str(SCREENSHOT))
     assert SCREENSHOT.stat().st_size > 1000

@@ -201,7 +201,7 @@ def test_logs_filters_and_grouping(dev, ids, sqlite_db, worker):
     assert grouped.index("status: success") < grouped.index("HELLO")
     grouped = messages_of(dev.get("/dashboard/logs?group=trigger"))
     for name in ("SETUP", "BREAK", "NIGHTLY"):
-        assert f"trigger: {name}" in grouped
+        assert f"trigger: Dash / {name}" in grouped  # named with its project
     grouped = messages_of(dev.get("/dashboard/logs?group=level&status=fail"))
     assert "level: warning <small>(1)</small>" in grouped
     assert "level: error <small>(1)</small>" in grouped

@@ -1,16 +1,17 @@
 """The dashboard: projects, tasks, triggers, jobs, logs and links, behind a login.
 
-One module per area registers its views on :data:`bp`. Views read with one short session each
-and render inside it; every write is a POST guarded by :func:`webui.auth.role_required` and
-CSRF-protected.
+One module per area registers its views on :data:`bp`; :mod:`home` is the start page. Views
+read with one short session each and render inside it; every view declares the role it needs
+with :func:`webui.auth.role_required` (tests/dashboard/test_role_matrix.py checks that every
+route has one); every write is a POST, CSRF-protected.
 """
 
 from __future__ import annotations
 
 from typing import Any, TypeVar
 
-from flask import Blueprint, Flask, abort, current_app, redirect, url_for
-from flask_login import login_required
+import yaml
+from flask import Blueprint, Flask, abort, current_app
 from sqlalchemy.orm import Session
 
 from connector.store.db import Database
@@ -34,27 +35,37 @@ def get_or_404(session: Session, model: type[T], key: int) -> T:
     return row
 
 
-@bp.get("/")
-@login_required
-def index() -> Any:
-    """The dashboard starts at the projects."""
-    return redirect(url_for("dashboard.projects"))
+def as_yaml(value: Any) -> str:
+    """``value`` as block YAML, the way a project file writes it."""
+    return str(yaml.safe_dump(value, sort_keys=False, allow_unicode=True,
+                              default_flow_style=False)).removesuffix("...\n").strip()
+
+
+def as_yaml_inline(value: Any) -> str:
+    """``value`` as one line of flow YAML (``{mode: full}``), for tables."""
+    return str(yaml.safe_dump(value, sort_keys=False, allow_unicode=True,
+                              default_flow_style=True, width=10**6)).removesuffix("...\n").strip()
 
 
 def init_app(app: Flask) -> None:
     """Register the dashboard's views, template helpers and error pages."""
     from webui.dashboard import (  # noqa: F401 - they register views
         connections,
+        home,
         jobs,
         links,
         logs,
         projects,
+        replay,
         tasks,
         triggers,
     )
 
     app.register_blueprint(bp)
     app.jinja_env.globals["has_role"] = has_role
+    app.jinja_env.filters.update(yaml=as_yaml, yaml_inline=as_yaml_inline)
+    app.jinja_env.globals.update(can_retry=jobs.can_retry, can_replay=jobs.can_replay,
+                                 job_names=jobs.job_names)
     app.jinja_env.filters["when"] = lambda value: value.strftime("%Y-%m-%d %H:%M:%S") \
         if value else ""
 

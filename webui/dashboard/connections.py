@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from flask import flash, redirect, render_template, url_for
-from flask_login import login_required
 from sqlalchemy import select
 
 from connector.connections import connection_params
@@ -18,7 +17,7 @@ from webui.dashboard import bp, database, get_or_404
 
 
 @bp.get("/connections")
-@login_required
+@role_required("user")
 def connections() -> Any:
     """Every connection with the projects using it (never the password)."""
     with database().session() as session:

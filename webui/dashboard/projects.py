@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import Any
 
 from flask import abort, current_app, flash, g, redirect, render_template, request, url_for
-from flask_login import login_required
 from sqlalchemy import func, select
 
 from connector import installation
@@ -28,7 +27,7 @@ RECENT_JOBS = 20
 
 
 @bp.get("/projects")
-@login_required
+@role_required("user")
 def projects() -> Any:
     """Every project with its task count."""
     with database().session() as session:
@@ -70,7 +69,7 @@ def render_project(project_id: int, *, status: int = 200, code_error: CodeError 
 
 
 @bp.get("/projects/<int:project_id>")
-@login_required
+@role_required("user")
 def project(project_id: int) -> Any:
     """One project: params, secrets, code layers, tasks, triggers and recent jobs."""
     return render_project(project_id)
@@ -167,7 +166,7 @@ def save_secret(project_id: int) -> Any:
 
 
 @bp.post("/projects/<int:project_id>/code/<layer>")
-@login_required
+@role_required("developer")
 def save_code(project_id: int, layer: str) -> Any:
     """Save the common (Developer+) or protected (Manager) code after the save-time check."""
     from worker.runtime import check_code

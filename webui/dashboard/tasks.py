@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import current_app, flash, redirect, render_template, request, url_for
-from flask_login import current_user, login_required
+from flask_login import current_user
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -75,7 +75,7 @@ def release_jobs(session: Session, of: ColumnElement[bool], what: str) -> str | 
 
 
 @bp.get("/tasks/<int:task_id>")
-@login_required
+@role_required("user")
 def task(task_id: int) -> Any:
     """A task's code and triggers."""
     return render_task(task_id)

@@ -5,11 +5,10 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 from typing import Any
 
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
-from flask_login import current_user, login_required
+from flask_login import current_user
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -25,7 +24,7 @@ from connector.schema.models import DbTrigger
 from connector.store.crypto import SecretBox
 from connector.store.models import TRIGGER_KINDS, PollCursor, Task, Trigger
 from webui.auth import role_required
-from webui.dashboard import bp, database, get_or_404
+from webui.dashboard import as_yaml, bp, database, get_or_404
 from webui.dashboard.projects import webhook_url
 from webui.dashboard.tasks import NAME_LENGTH, Refused, render_task
 
@@ -43,14 +42,14 @@ SHORT_FIELDS = ("model", "date_field", "scheduler_user")
 
 
 @bp.get("/triggers/<int:trigger_id>")
-@login_required
+@role_required("user")
 def trigger(trigger_id: int) -> Any:
     """One trigger with every field of its kind."""
     with database().session() as session:
         row = get_or_404(session, Trigger, trigger_id)
         data = cursor = None
         if row.kind == "button" and row.data_json:
-            data = json.dumps(row.data, indent=2, ensure_ascii=False)
+            data = as_yaml(row.data)
         if row.kind == "db" and row.task.project.connection_id is not None:
             # The poller's cursor for this model: when detection last worked, and last tried.
             cursor = session.scalar(select(PollCursor).where(
