@@ -1,7 +1,7 @@
 """project texts: multi-line texts of a project, read by task code as ``texts.KEY``
 
 Revision ID: 0010
-Revises: 0008
+Revises: 0009
 Create Date: 2026-12-02 01:30:00
 """
 
