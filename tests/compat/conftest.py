@@ -201,6 +201,14 @@ class Compat:
         run.subjobs = [self.finished(sub) for sub in subs]
         return run
 
+    def job(self, job_id: int) -> Job:
+        """A job's row, detached."""
+        with self.db.session() as session:
+            row = session.get(Job, job_id)
+            assert row is not None
+            session.expunge(row)
+            return row
+
     def button(self, code: str, data: Any = None, **options: Any) -> Run:
         """Run ``handle_button`` of ``code`` (with ``data`` when given)."""
         self.install(code, **options)
