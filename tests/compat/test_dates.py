@@ -52,6 +52,8 @@ VALUES = [
     ("start = time.monotonic()\nreturn time.monotonic() >= start", True),
     ("return time.time() > 1700000000 and time.time_ns() > 0", True),
     ("return time.perf_counter() > 0", True),
+    ("return isinstance(time.gmtime(0), time.struct_time), isinstance(time.timezone, int)",
+     [True, True]),
     ("return DEFAULT_SERVER_DATETIME_FORMAT, DEFAULT_SERVER_DATE_FORMAT",
      ["%Y-%m-%d %H:%M:%S", "%Y-%m-%d"]),
     ("return [datetime.MINYEAR, datetime.MAXYEAR]", [1, 9999]),

@@ -193,3 +193,25 @@ def test_common_code_private_names_stay_private(compat):
     run = compat.button("def handle_button():\n    return visible + _hidden\n", common=common)
     assert run.state == "failed"
     assert "_hidden" in run.error
+
+
+def builtin_exception_names() -> list[str]:
+    """The exception classes among the sandbox's builtins."""
+    from worker.runtime.guards import layer_globals
+
+    builtins = layer_globals("task", emit_print=print)["__builtins__"]
+    return sorted(name for name, value in builtins.items()
+                  if isinstance(value, type) and issubclass(value, BaseException))
+
+
+def test_every_builtin_exception_class(compat):
+    """Each builtin exception class of the sandbox can be raised and caught by name."""
+    names = builtin_exception_names()
+    assert {"ValueError", "KeyError", "StopIteration", "RuntimeError"} <= set(names)
+    special = {"UnicodeDecodeError": "'utf-8', b'x', 0, 1, 'bad'",
+               "UnicodeEncodeError": "'ascii', 'x', 0, 1, 'bad'",
+               "UnicodeTranslateError": "'x', 0, 1, 'bad'"}
+    body = "seen = []\n" + "".join(
+        f"try:\n    raise {name}({special.get(name, repr('x'))})\nexcept {name}:\n"
+        f"    seen.append({name!r})\n" for name in names) + "return seen"
+    assert compat.value(body) == names

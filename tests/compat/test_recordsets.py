@@ -66,6 +66,8 @@ VALUES = [
     ("return bool(env['res.partner'].browse(14).parent_id), env['res.partner'].browse(14)"
      ".parent_id.name", [False, False]),
     ("return env.user.name, env.user.id, env.uid", ["Mitchell Admin", 2, 2]),
+    ("p = env['res.partner'].browse(14)\nreturn p.env.uid, p.env['res.users'].browse(2).login",
+     [2, "admin"]),
     ("return env.user.partner_id.parent_id.name", "YourCompany"),
     ("return env.context, env.lang, env.with_context(lang='fr_FR').lang",
      [{}, None, "fr_FR"]),
