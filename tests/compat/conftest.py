@@ -253,6 +253,11 @@ class Compat:
         token = self.trigger("INCOMING").token
         return self.client.open(f"/webhooks/{token}{path}", method=method, **request)
 
+    def job_count(self) -> int:
+        """How many jobs the own database holds."""
+        with self.db.session() as session:
+            return len(list(session.scalars(select(Job.id))))
+
     def last_job(self) -> Run:
         """The newest root job (a webhook's)."""
         with self.db.session() as session:
