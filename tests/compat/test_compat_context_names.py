@@ -99,8 +99,8 @@ def test_the_enumeration_sees_the_context() -> None:
 
 def test_every_context_name_is_in_a_snippet() -> None:
     # The builtin exception classes are raised and caught, each of them, by the snippet that
-    # test_python.test_every_builtin_exception_class builds from the same enumeration.
-    from tests.compat.test_python import builtin_exception_names
+    # test_compat_python.test_every_builtin_exception_class builds from the same enumeration.
+    from tests.compat.test_compat_python import builtin_exception_names
 
     text = snippet_text()
     missing = sorted(name for name in context_names() - set(builtin_exception_names())
