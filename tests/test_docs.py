@@ -122,8 +122,7 @@ SEED_NAMES = {
 DYNAMIC_NAMES = {"_public_url", "invalidate_recordset", "flush_recordset"}
 #: Names of issue 13 that the reference documents ahead of their branches' merge. Once merged,
 #: the test below says which to remove from here.
-PENDING_NAMES = {"texts", "trigger", "company", "companies", "filtered_domain", "name_search",
-                 "default_get", "read_group", "public_url", "with_user"}
+PENDING_NAMES: set[str] = set()
 TABLE_NAME = re.compile(r"^\| `([^`]+)` \|", re.MULTILINE)
 NAME_TABLE = re.compile(r"^\| name \| example \|\n\| --- \| --- \|\n((?:\|.*\n)+)", re.MULTILINE)
 

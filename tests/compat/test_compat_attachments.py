@@ -17,20 +17,17 @@ def _check(compat, url: str) -> None:
     assert "access_token=" in url
 
 
-@pytest.mark.xfail(strict=True, reason=NOT_MERGED)
 def test_public_url(compat):
     url = compat.value(MAKE + "return att.public_url()")
     _check(compat, url)
 
 
-@pytest.mark.xfail(strict=True, reason=NOT_MERGED)
 def test_public_url_seed_spelling(compat):
     """The seed's spelling starts with an underscore, which the sandbox allows for it alone."""
     url = compat.value(MAKE + "return att._public_url()")
     _check(compat, url)
 
 
-@pytest.mark.xfail(strict=True, reason=NOT_MERGED)
 def test_public_urls_of_a_message(compat):
     """The Messenger idiom: send a message's attachments as links."""
     partner = compat.partner()

@@ -113,14 +113,11 @@ STRFTIME = [
 ]
 
 
-@pytest.mark.xfail(strict=True, reason=NOT_MERGED)
 @pytest.mark.parametrize(("body", "expected"), STRFTIME, ids=[str(i) for i in range(len(STRFTIME))])
 def test_strftime_snippet(compat, body, expected):
     assert compat.value(body) == expected
 
 
-@pytest.mark.xfail(strict=False, reason=NOT_MERGED + " (passes today only when the sandbox "
-                   "process imported _strptime earlier, so not strict)")
 def test_datetime_strptime(compat):
     assert compat.value("return datetime.datetime.strptime('2024-05-17 09:30:00', "
                         "DEFAULT_SERVER_DATETIME_FORMAT).isoformat()") == "2024-05-17T09:30:00"

@@ -177,7 +177,6 @@ def test_reserved_system_names_are_refused(compat):
 
 
 # ------------------------------------------------------------------------ not merged yet
-@pytest.mark.xfail(strict=True, reason=LINKS_NOT_MERGED + " (dict refs in get_link)")
 def test_get_link_with_a_dict_ref(compat):
     assert compat.value("""
         set_link("dict_ref", {"github": 11, "trello": "x11"})
@@ -185,7 +184,6 @@ def test_get_link_with_a_dict_ref(compat):
     """) == "x11"
 
 
-@pytest.mark.xfail(strict=True, reason=LINKS_NOT_MERGED + " (None among refs)")
 def test_none_ref_means_any_ref_of_that_system(compat):
     """As in the original module, a system whose ref is None (or False) is not filtered on."""
     assert compat.value("""
@@ -195,7 +193,6 @@ def test_none_ref_means_any_ref_of_that_system(compat):
     """) == [1, "t21"]
 
 
-@pytest.mark.xfail(strict=True, reason=LINKS_NOT_MERGED + " (links.mapped)")
 def test_links_mapped(compat):
     a, b = compat.partner(), compat.partner()
     assert compat.value(f"""
@@ -206,7 +203,6 @@ def test_links_mapped(compat):
     """) == [sorted([f"m{a}", f"m{b}"]), sorted([a, b])]
 
 
-@pytest.mark.xfail(strict=True, reason=LINKS_NOT_MERGED + " (links[i])")
 def test_links_indexing(compat):
     a, b = compat.partner(), compat.partner()
     assert compat.value(f"""
@@ -217,7 +213,6 @@ def test_links_indexing(compat):
     """) == [f"i{a}", f"i{b}", 1]
 
 
-@pytest.mark.xfail(strict=True, reason=LINKS_NOT_MERGED + " (links - other, links | other)")
 def test_links_union_and_difference(compat):
     a, b = compat.partner(), compat.partner()
     assert compat.value(f"""
@@ -228,7 +223,6 @@ def test_links_union_and_difference(compat):
     """) == [2, "s2", 0]
 
 
-@pytest.mark.xfail(strict=True, reason=LINKS_NOT_MERGED + " (links == other)")
 def test_links_equality(compat):
     partner = compat.partner()
     assert compat.value(f"""
@@ -237,7 +231,6 @@ def test_links_equality(compat):
     """) == [True, False]
 
 
-@pytest.mark.xfail(strict=True, reason=LINKS_NOT_MERGED + " (Odoo datetime string as sync_date)")
 def test_sync_date_as_an_odoo_datetime_string(compat):
     partner = compat.partner()
     assert compat.value(f"""
@@ -248,7 +241,6 @@ def test_sync_date_as_an_odoo_datetime_string(compat):
     """) == "2024-02-01 00:00:00"
 
 
-@pytest.mark.xfail(strict=True, reason=LINKS_NOT_MERGED + " (Odoo datetime string as sync_date)")
 def test_sync_date_string_never_shows_sql_to_the_user(compat):
     """Today the database's StatementError reaches the user; it must not."""
     partner = compat.partner()

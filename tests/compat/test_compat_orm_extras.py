@@ -8,7 +8,6 @@ import pytest
 NOT_MERGED = "issue 13: more recordset and env methods (and clear errors for ORM internals) " \
     "not merged yet"
 
-pytestmark = pytest.mark.xfail(strict=True, reason=NOT_MERGED)
 
 VALUES = [
     ("return env.company.name, type2str(env.companies) == type2str(env.company)",

@@ -193,13 +193,11 @@ NOT_MERGED = "issue 13: recordset methods (with_user, message_post attachments, 
     "fields as bytes) not merged yet"
 
 
-@pytest.mark.xfail(strict=True, reason=NOT_MERGED)
 def test_with_user(compat):
     assert compat.value("return env['res.partner'].browse(14).with_user(env.user).name") \
         == "Azure Interior"
 
 
-@pytest.mark.xfail(strict=True, reason=NOT_MERGED)
 def test_message_post_with_attachments(compat, odoo):
     partner = compat.partner()
     names = compat.value(f"""
@@ -210,7 +208,6 @@ def test_message_post_with_attachments(compat, odoo):
     assert names == ["invoice.txt"]
 
 
-@pytest.mark.xfail(strict=True, reason=NOT_MERGED)
 def test_binary_fields_are_bytes(compat):
     assert compat.value("""
         att = env["ir.attachment"].create({"name": "a.txt", "datas": b64encode(b"hello"),

@@ -152,18 +152,15 @@ def test_trigger_name_and_user(compat):
     assert compat.value("return [trigger_name, TRIGGER_NAME, user]") == ["GO", "GO", "compat"]
 
 
-@pytest.mark.xfail(strict=True, reason=NAMES_NOT_MERGED)
 def test_trigger_is_the_seed_spelling(compat):
     assert compat.value("return trigger") == "GO"
 
 
-@pytest.mark.xfail(strict=True, reason=NAMES_NOT_MERGED)
 def test_texts(compat):
     assert compat.value("return texts.WELCOME.splitlines()[1]",
                         texts={"WELCOME": "Hello!\nWrite us anything."}) == "Write us anything."
 
 
-@pytest.mark.xfail(strict=True, reason=NAMES_NOT_MERGED)
 def test_texts_behave_like_params(compat):
     assert compat.value("return [texts['A'], texts.get('B', 'none'), 'A' in texts]",
                         texts={"A": "x"}) == ["x", "none", True]
@@ -191,8 +188,6 @@ def test_url2bin_and_url2base64(compat, files):
     """) == ["\x89PNG-bytes", True, None]
 
 
-@pytest.mark.xfail(strict=True, reason="issue 13: binary fields as bytes not merged yet (today "
-                   "writing url2base64's bytes to a binary field fails: bytes are not JSON)")
 def test_url2base64_fills_an_image_field(compat, files, odoo):
     partner = compat.partner()
     compat.value(f"""

@@ -69,7 +69,6 @@ def test_fstring_with_record_values(compat):
     """) == f"Ada Fstring ({partner})"
 
 
-@pytest.mark.xfail(strict=True, reason=FORMAT_NOT_MERGED + " (the save-time check)")
 def test_format_with_an_underscore_field_is_refused_at_save_time(compat):
     from connector.projects import ProjectFileError
 
@@ -89,13 +88,11 @@ FORMAT = [
 ]
 
 
-@pytest.mark.xfail(strict=True, reason=FORMAT_NOT_MERGED)
 @pytest.mark.parametrize(("body", "expected"), FORMAT, ids=[str(i) for i in range(len(FORMAT))])
 def test_str_format_snippet(compat, body, expected):
     assert compat.value(body) == expected
 
 
-@pytest.mark.xfail(strict=True, reason=FORMAT_NOT_MERGED)
 def test_format_of_a_record_field(compat):
     partner = compat.partner("Ada Format")
     assert compat.value(f"""

@@ -149,7 +149,6 @@ def test_non_json_arguments_are_refused_with_the_reason(compat):
     assert "JSON" in run.error or "a set" in run.error
 
 
-@pytest.mark.xfail(strict=True, reason=NOT_MERGED)
 def test_a_recordset_argument_is_rebuilt_in_the_sub_job(compat):
     a, b = compat.partner("Rec Ada"), compat.partner("Rec Bob")
     run = compat.button(f"""
@@ -163,7 +162,6 @@ def test_a_recordset_argument_is_rebuilt_in_the_sub_job(compat):
     assert run.subjobs[0].result == [[a, b], ["Rec Ada", "Rec Bob"]]
 
 
-@pytest.mark.xfail(strict=True, reason=NOT_MERGED)
 def test_db_handler_passes_its_records_on(compat):
     partner = compat.partner("Handed on")
     run = compat.db_event("""
@@ -177,7 +175,6 @@ def test_db_handler_passes_its_records_on(compat):
     assert run.subjobs[0].result == ["Handed on"]
 
 
-@pytest.mark.xfail(strict=True, reason=NOT_MERGED)
 def test_date_arguments(compat):
     run = compat.button("""
         def handle_button():

@@ -174,7 +174,6 @@ def test_a_json_webhook_refuses_get_today(compat):
     assert response.status_code == 405
 
 
-@pytest.mark.xfail(strict=True, reason=NOT_MERGED)
 def test_head_is_answered_without_running_the_handler(compat):
     """Trello checks a callback URL with HEAD before it registers the webhook."""
     before = compat.job_count()
@@ -187,7 +186,6 @@ def test_head_is_answered_without_running_the_handler(compat):
     assert compat.job_count() == before, "HEAD runs no handler and records no job"
 
 
-@pytest.mark.xfail(strict=True, reason=NOT_MERGED)
 def test_head_of_a_form_webhook(compat):
     response = compat.webhook("def handle_webhook(httprequest):\n    return 'x'\n", "HEAD",
                               kind="form")

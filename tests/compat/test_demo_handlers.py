@@ -187,8 +187,6 @@ def test_odoo2odoo_db_trigger_pushes_and_links(demo):
     assert demo.remote_call("res.partner", "search_count", [("name", "=", "Pushed Ada")]) == 1
 
 
-@pytest.mark.xfail(strict=True, reason="issue 13: strftime in the sandbox (KeyError "
-                   "'__import__') not merged yet")
 def test_odoo2odoo_cron_pulls_changes(demo):
     partner, remote_id = _linked_partner(demo, "Pulled Bob")
     # The last sync was an hour ago; since then the image changed on the external Odoo.
