@@ -61,8 +61,9 @@ def _checked_form() -> dict[str, Any]:
         timeout = float(typed["timeout"] or 30)
     except ValueError:
         raise Refused(f"timeout: a number of seconds, got {typed['timeout']!r}") from None
-    values: dict[str, Any] = {"url": typed["url"], "database": typed["database"], "login": typed["login"],
-              "protocol": typed["protocol"] or "jsonrpc", "timeout": timeout}
+    values: dict[str, Any] = {"url": typed["url"], "database": typed["database"],
+                              "login": typed["login"], "protocol": typed["protocol"] or "jsonrpc",
+                              "timeout": timeout}
     try:
         OdooSpec.model_validate(values)
     except ValidationError as exc:
