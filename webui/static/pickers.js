@@ -67,12 +67,14 @@ async function refresh(modelInput) {
     note.dataset.error = "";
     freeText(watched, "watched_fields", "email, phone");
     freeText(date, "date_field", "date_deadline");
+    note.dataset.loaded = model;
     return;
   }
   delete note.dataset.error;
   note.textContent = `Fields of ${model} as Odoo lists them.`;
   pickList(watched, "watched_fields", answer.fields, true);
   pickList(date, "date_field", answer.fields.filter((f) => f.type === "date" || f.type === "datetime"), false);
+  note.dataset.loaded = model;  // the lists are in place (scripts driving the page wait for it)
 }
 
 for (const input of document.querySelectorAll("input[name=model][data-fields-url]")) {

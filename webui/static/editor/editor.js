@@ -78,6 +78,7 @@ function editorFor(element) {
     });
   }
   markError(view, element);
+  element.editorView = view;  // for scripts driving the page, e.g. the browser tests
   return view;
 }
 
