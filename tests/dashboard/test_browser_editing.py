@@ -238,6 +238,11 @@ def _db_trigger_steps(walk: Walk, task_id: int) -> None:
     selected = [o.get_attribute("value") for o in Select(walk.css(
         "#edit-trigger select[name=watched_fields]")).all_selected_options]
     assert selected == ["email", "phone"]
+    walk.driver.execute_script("""
+        const select = document.querySelector('#edit-trigger select[name=watched_fields]');
+        select.scrollIntoView({block: 'center'});
+        select.selectedOptions[0].scrollIntoView({block: 'nearest'});
+    """)
     walk.shot("dashboard-trigger-pickers.png")
 
 
