@@ -203,3 +203,23 @@ def test_every_kind_is_edited_in_place(dev, sqlite_db, reader):
         assert (nightly.interval, nightly.interval_unit) == (3, "hours")
         assert setup.data == {"mode": "light"}
         assert hook.webhook_type == "form" and hook.token == token  # the URL stays
+
+
+def test_a_new_project_with_a_connection_or_limits_needs_a_manager(dev, boss):
+    for extra in ("odoo: {url: 'http://odoo.example', database: d, login: admin}\n",
+                  "limits: {cpu_seconds: 100}\n"):
+        page = text(dev.post("/dashboard/projects/import", data={"text": NEW_FILE + extra}))
+        assert "Only a Manager may apply this plan" in page, extra
+        assert "Only a Manager" not in text(boss.post("/dashboard/projects/import",
+                                                      data={"text": NEW_FILE + extra}))
+
+
+def test_only_pages_with_an_editor_admit_its_styles_by_a_fresh_nonce(dev, project_id):
+    first = dev.get(f"/dashboard/projects/{project_id}")
+    second = dev.get(f"/dashboard/projects/{project_id}")
+    policies = [r.headers["Content-Security-Policy"] for r in (first, second)]
+    nonces = [p.split("'nonce-")[1].split("'")[0] for p in policies]
+    assert nonces[0] != nonces[1] and "script-src 'self';" in policies[0]
+    assert f'name="syncstudio-style-nonce" content="{nonces[0]}"' in text(first)
+    plain = dev.get("/dashboard/connections").headers["Content-Security-Policy"]
+    assert "nonce" not in plain and "style-src 'self';" in plain

@@ -26,8 +26,8 @@ from connector.store.crypto import SecretBox
 from connector.store.models import OdooConnection
 
 TTL = 300.0          # seconds a catalog answer is reused
-FAILURE_TTL = 20.0   # seconds a failure is reused before Odoo is asked again
-TIMEOUT = 8.0        # seconds a picker waits for Odoo, whatever the connection's own timeout
+FAILURE_TTL = 60.0   # seconds a failure is reused before Odoo is asked again
+TIMEOUT = 5.0        # seconds a picker waits for Odoo, whatever the connection's own timeout
 DATE_TYPES = ("date", "datetime")
 T = TypeVar("T")
 

@@ -71,6 +71,8 @@ def manager_reasons(plan: Plan, spec: ProjectSpec) -> list[str]:
         reasons.append("+ an Odoo connection (odoo:)")
     if plan.new and spec.secrets:
         reasons.append("+ secrets")
+    if plan.new and any(v is not None for v in spec.limits.model_dump().values()):
+        reasons.append("+ job limits (limits:)")
     return reasons
 
 
