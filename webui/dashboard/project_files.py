@@ -32,8 +32,9 @@ from connector.store.crypto import SecretBox
 from connector.store.models import Job, Link, Log, OdooConnection, Project, Task, Trigger
 from webui.auth import has_role, role_required
 from webui.dashboard import bp, database, get_or_404
-from webui.dashboard.tasks import NAME_LENGTH, release_jobs
+from webui.dashboard import tasks as task_views  # the module: tasks imports projects, then us
 
+NAME_LENGTH = 200  # the width of Project.name
 MAX_FILE = 2 * 1024 * 1024  # characters of an uploaded project file
 MANAGER_CHANGES = ("protected_code", "project settings")
 
@@ -275,7 +276,7 @@ def delete_project(project_id: int) -> Any:
         if request.form.get("confirm_name", "").strip() != name:
             flash(f"Type the project's name, {name}, to delete it.", "error")
             return redirect(url_for("dashboard.confirm_delete", project_id=project_id))
-        refusal = release_jobs(session, Job.project_id == project_id, f"Project {name}")
+        refusal = task_views.release_jobs(session, Job.project_id == project_id, f"Project {name}")
         if refusal is None:
             session.delete(project)
     if refusal is not None:
