@@ -8,14 +8,18 @@ separate public origin for webhooks is configured, the dashboard refuses to be s
 
 from __future__ import annotations
 
+import secrets
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import Flask, Response, abort, request
+from flask import Flask, Response, abort, g, request
 
 DASHBOARD_CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
                  "object-src 'none'; base-uri 'none'; form-action 'self'; "
                  "frame-ancestors 'none'")
+# The code editor builds its styles at run time and may only add them with this response's
+# nonce; scripts stay 'self' only. Pages without an editor keep the policy above.
+STYLE_NONCE_CSP = DASHBOARD_CSP.replace("style-src 'self'", "style-src 'self' 'nonce-{nonce}'")
 # No allow-scripts and no allow-same-origin: a handler's page never runs script, and runs in an
 # opaque origin whatever it contains. default-src 'none' also stops loading anything else.
 WEBHOOK_CSP = "sandbox; default-src 'none'; frame-ancestors 'none'"
@@ -46,11 +50,21 @@ def webhook_headers(response: Response, html_pages: bool) -> Response:
     return response
 
 
+def style_nonce() -> str:
+    """A nonce for the styles the code editor adds, valid for this response only."""
+    if "syncstudio_style_nonce" not in g:
+        g.syncstudio_style_nonce = secrets.token_urlsafe(18)
+    nonce: str = g.syncstudio_style_nonce
+    return nonce
+
+
 def init_app(app: Flask) -> None:
     """Refuse the dashboard under the webhook origin; headers on every response."""
     webhook_host = host_of(app.config["SETTINGS"].webhook_base_url)
     dashboard_host = host_of(app.config["SETTINGS"].base_url)
     separate = bool(webhook_host) and webhook_host != dashboard_host
+
+    app.jinja_env.globals["style_nonce"] = style_nonce
 
     @app.before_request
     def _refuse_dashboard_on_webhook_origin() -> Any:
@@ -66,7 +80,9 @@ def init_app(app: Flask) -> None:
             if "Content-Security-Policy" not in response.headers:
                 webhook_headers(response, html_pages=False)
             return response
-        response.headers.setdefault("Content-Security-Policy", DASHBOARD_CSP)
+        nonce = g.get("syncstudio_style_nonce")
+        response.headers.setdefault("Content-Security-Policy", STYLE_NONCE_CSP.format(
+            nonce=nonce) if nonce else DASHBOARD_CSP)
         response.headers.setdefault("X-Frame-Options", "DENY")
         for key, value in COMMON.items():
             response.headers.setdefault(key, value)

@@ -297,7 +297,8 @@ def test_developers_and_managers_create_and_delete(login_as, ids, sqlite_db, who
     assert "New task" in project_page
     task_page = text(client.get(f"/dashboard/tasks/{ids['Broken']}"))
     assert "Add a trigger" in task_page and "Delete task" in task_page
-    assert "return confirm(" in task_page  # deleting asks first
+    assert "data-confirm=\"Delete the task" in task_page  # deleting asks first (forms.js)
+    assert "static/forms.js" in task_page
     for url, data in write_endpoints(ids):
         assert client.post(url, data=data).status_code == 302, url
     with sqlite_db.session() as session:

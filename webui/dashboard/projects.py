@@ -13,6 +13,7 @@ from connector.errors import CodeError
 from connector.store.crypto import SecretBox
 from connector.store.models import (
     Job,
+    OdooConnection,
     Project,
     ProjectParam,
     ProjectSecret,
@@ -34,7 +35,11 @@ def projects() -> Any:
         counts = dict(session.execute(
             select(Task.project_id, func.count(Task.id)).group_by(Task.project_id)).all())
         rows = list(session.scalars(select(Project).order_by(Project.name)))
-        return render_template("dashboard/projects.html", projects=rows, counts=counts)
+        connections = list(session.execute(select(OdooConnection.id, OdooConnection.name)
+                                           .order_by(OdooConnection.name))) \
+            if has_role("manager") else []
+        return render_template("dashboard/projects.html", projects=rows, counts=counts,
+                               connections=connections)
 
 
 def webhook_url(token: str | None) -> str:
@@ -65,7 +70,10 @@ def render_project(project_id: int, *, status: int = 200, code_error: CodeError 
             task_names={t.id: t.name for t in project.tasks},
             trigger_names={t.id: t.trigger_name for t in triggers},
             code_error=code_error, code_layer=code_layer, submitted=submitted,
-            new_task=new_task or {}), status
+            new_task=new_task or {},
+            connections=list(session.execute(select(OdooConnection.id, OdooConnection.name)
+                                             .order_by(OdooConnection.name)))
+            if has_role("manager") else []), status
 
 
 @bp.get("/projects/<int:project_id>")
@@ -190,3 +198,7 @@ def save_code(project_id: int, layer: str) -> Any:
             proj.common_code = source
     flash(f"{layer.capitalize()} code saved.", "info")
     return redirect(url_for("dashboard.project", project_id=project_id))
+
+
+# Creating, importing, exporting and deleting projects register their views on import.
+from webui.dashboard import project_files  # noqa: E402, F401

@@ -16,9 +16,10 @@ from connector import jobs as job_rules
 from connector.errors import CodeError
 from connector.schema import DELAY_UNITS, INTERVAL_UNITS, WEBHOOK_TYPES, WHEN
 from connector.store.models import DB_CONDITIONS, Job, Project, Task, Trigger, utcnow
-from webui.auth import role_required
+from webui.auth import has_role, role_required
 from webui.dashboard import bp, database, get_or_404
 from webui.dashboard.projects import render_project, webhook_url
+from webui.dashboard.trigger_forms import picker
 
 NAME_LENGTH = 200  # the width of Task.name and Trigger.trigger_name
 #: The choices of the new-trigger forms: the values a project file accepts.
@@ -31,16 +32,20 @@ class Refused(Exception):
 
 
 def render_task(task_id: int, *, status: int = 200, code_error: CodeError | None = None,
-                submitted: str | None = None, trigger_form: dict[str, str] | None = None) -> Any:
+                submitted: str | None = None, trigger_form: dict[str, Any] | None = None) -> Any:
     """The task page (also re-shown with refused code, or a refused new trigger's fields)."""
     with database().session() as session:
         task = get_or_404(session, Task, task_id)
         jobs = list(session.scalars(select(Job).where(Job.task_id == task.id)
                                     .order_by(Job.id.desc()).limit(20)))
+        typed = trigger_form or {}
+        # The pickers ask Odoo (cached): only for those who get the forms.
+        pickers = picker(task.project, typed.get("model", "") if typed.get("kind") == "db"
+                         else "") if has_role("developer") else None
         return render_template("dashboard/task.html", task=task, project=task.project,
                                jobs=jobs, code_error=code_error, webhook_url=webhook_url,
                                code=task.code if submitted is None else submitted,
-                               trigger_form=trigger_form or {}, choices=CHOICES), status
+                               trigger_form=typed, choices=CHOICES, picker=pickers), status
 
 
 def check_task_code(source: str) -> None:

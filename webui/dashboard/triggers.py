@@ -7,8 +7,17 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from flask import abort, current_app, flash, redirect, render_template, request, url_for
-from flask_login import current_user
+from flask import (
+    abort,
+    current_app,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask_login import current_user, login_required
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -23,10 +32,11 @@ from connector.schema import validate_trigger as check_trigger
 from connector.schema.models import DbTrigger
 from connector.store.crypto import SecretBox
 from connector.store.models import TRIGGER_KINDS, PollCursor, Task, Trigger
-from webui.auth import role_required
+from webui.auth import has_role, role_required
 from webui.dashboard import as_yaml, bp, database, get_or_404
 from webui.dashboard.projects import webhook_url
-from webui.dashboard.tasks import NAME_LENGTH, Refused, render_task
+from webui.dashboard.tasks import CHOICES, NAME_LENGTH, Refused, render_task
+from webui.dashboard.trigger_forms import form_values, picker, snapshot_state, split_names
 
 #: The form fields of each kind, named as the keys of a project file's trigger.
 FIELDS = {
@@ -44,20 +54,77 @@ SHORT_FIELDS = ("model", "date_field", "scheduler_user")
 @bp.get("/triggers/<int:trigger_id>")
 @role_required("user")
 def trigger(trigger_id: int) -> Any:
-    """One trigger with every field of its kind."""
+    """One trigger with every field of its kind, editable in place by Developers."""
+    return render_trigger(trigger_id)
+
+
+def render_trigger(trigger_id: int, *, status: int = 200,
+                   typed: dict[str, Any] | None = None) -> Any:
+    """The trigger page (also re-shown with a refused edit's fields, ``typed``)."""
     with database().session() as session:
         row = get_or_404(session, Trigger, trigger_id)
+        project = row.task.project
         data = cursor = None
         if row.kind == "button" and row.data_json:
             data = as_yaml(row.data)
-        if row.kind == "db" and row.task.project.connection_id is not None:
+        if row.kind == "db" and project.connection_id is not None:
             # The poller's cursor for this model: when detection last worked, and last tried.
             cursor = session.scalar(select(PollCursor).where(
-                PollCursor.connection_id == row.task.project.connection_id,
+                PollCursor.connection_id == project.connection_id,
                 PollCursor.model == row.model))
-        return render_template("dashboard/trigger.html", trigger=row, task=row.task,
-                               project=row.task.project, webhook_url=webhook_url, data=data,
-                               cursor=cursor)
+        values = typed if typed is not None else form_values(row)
+        editing = has_role("developer")
+        return render_template(
+            "dashboard/trigger.html", trigger=row, task=row.task, project=project,
+            webhook_url=webhook_url, data=data, cursor=cursor, typed=values,
+            snapshot=snapshot_state(session, row, project.connection_id),
+            picker=picker(project, values.get("model", "")) if editing and row.kind == "db"
+            else None, choices=CHOICES, edit_open=typed is not None), status
+
+
+@bp.get("/projects/<int:project_id>/odoo/fields")
+@login_required
+def odoo_fields(project_id: int) -> Any:
+    """The fields of ``?model=`` in the project's Odoo, for the pickers (JSON; ``error`` says
+    why there are none)."""
+    from connector.store.models import Project
+    from webui.dashboard import catalog
+
+    model = request.args.get("model", "").strip()
+    with database().session() as session:
+        project = get_or_404(session, Project, project_id)
+        if project.connection is None:
+            return jsonify(error="This project has no Odoo connection: type the field names.",
+                           fields=[])
+        if not model or len(model) > NAME_LENGTH:
+            return jsonify(error="Pick a model first.", fields=[])
+        try:
+            found = catalog.fields(project.connection, model)
+        except catalog.Unavailable as exc:
+            return jsonify(error=f"{exc}; type the field names.", fields=[])
+    return jsonify(error=None, fields=[{"name": f.name, "label": f.label, "type": f.type}
+                                       for f in found])
+
+
+@bp.post("/triggers/<int:trigger_id>/edit")
+@role_required("developer")
+def edit_trigger(trigger_id: int) -> Any:
+    """Change a trigger's settings in place (its name, kind, URL and history stay), with the
+    checks of a new one."""
+    try:
+        with database().session() as session:
+            row = get_or_404(session, Trigger, trigger_id)
+            item = form_item(row.kind, row.trigger_name)
+            item["active"] = row.active  # enabling and disabling is its own button
+            fill_trigger(session, row, item)
+            name = row.trigger_name
+    except Refused as exc:
+        flash(str(exc), "error")
+        typed: dict[str, Any] = request.form.to_dict()
+        typed["watched_fields"] = split_names(request.form.getlist("watched_fields"))
+        return render_trigger(trigger_id, status=400, typed=typed)
+    flash(f"Trigger {name} saved.", "info")
+    return redirect(url_for("dashboard.trigger", trigger_id=trigger_id))
 
 
 @bp.post("/triggers/<int:trigger_id>/active")
@@ -150,7 +217,10 @@ def form_item(kind: str, name: str) -> dict[str, Any]:
     """
     item: dict[str, Any] = {"trigger_name": name}
     for field in FIELDS[kind]:
-        text = request.form.get(field, "").strip()
+        if field == "watched_fields":  # a multiple choice, or text when Odoo cannot list them
+            text = " ".join(split_names(request.form.getlist(field)))
+        else:
+            text = request.form.get(field, "").strip()
         if not text:
             continue
         if field in SHORT_FIELDS and len(text) > NAME_LENGTH:
@@ -254,7 +324,9 @@ def create_trigger(task_id: int) -> Any:
         trigger_id = _add_trigger(task_id, kind, name)
     except Refused as exc:
         flash(str(exc), "error")
-        return render_task(task_id, status=400, trigger_form=request.form.to_dict())
+        typed: dict[str, Any] = request.form.to_dict()
+        typed["watched_fields"] = split_names(request.form.getlist("watched_fields"))
+        return render_task(task_id, status=400, trigger_form=typed)
     flash(f"{KIND_LABELS[kind]} trigger {name} added.", "info")
     return redirect(url_for("dashboard.trigger", trigger_id=trigger_id))
 
