@@ -182,7 +182,7 @@ def test_deletion_and_old_values_from_auditlog(settings, sqlite_db, audit_sim):
 def test_timed_trigger_before_and_after_a_date(settings, sqlite_db, sim):
     import datetime as dt
 
-    from connector import jobs
+    from connector import lifecycle
     from connector.store.models import Job
 
     clock = FakeClock()
@@ -217,7 +217,8 @@ def test_timed_trigger_before_and_after_a_date(settings, sqlite_db, sim):
     assert ids_of(sqlite_db, "DAY_AFTER") == [pid, corp]
     with sqlite_db.session() as session:
         job = session.query(Job).order_by(Job.id.desc()).first()
-        jobs.fail(session, job, error="boom")
+        lifecycle.start(session, job.id)
+        lifecycle.fail(session, job.id, error="boom")
     run_at(midnight + dt.timedelta(days=1, minutes=3))
     assert ids_of(sqlite_db, "DAY_AFTER") == [pid, corp, pid, corp]
     run_at(midnight + dt.timedelta(days=3))

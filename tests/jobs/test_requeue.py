@@ -20,7 +20,7 @@ from collections.abc import Iterator
 import dramatiq
 import pytest
 
-from connector import jobs
+from connector import jobs, lifecycle
 from connector.settings import Settings
 from connector.store.db import Database
 from connector.store.models import Job, utcnow
@@ -153,7 +153,7 @@ def test_dispatch_loop_outlives_an_unreachable_broker(settings, db, project_id, 
                                                       caplog):
     [job_id] = record_jobs(db, "PRESS")
     with db.session() as session:  # enqueued long ago; its message is nowhere
-        jobs.claim(session, [job_id], utcnow() - dt.timedelta(hours=1))
+        lifecycle.claim(session, [job_id], utcnow() - dt.timedelta(hours=1))
     dead = dispatcher_on(settings, db, dead_redis_url)
     dead.requeue_after, dead.interval = 0.05, 0.01
     stop = threading.Event()

@@ -8,8 +8,8 @@ from flask import flash, redirect, render_template, request, url_for
 from flask_login import login_required
 from sqlalchemy import select
 
-from connector import jobs as job_rules
-from connector.errors import NotFoundError
+from connector import lifecycle
+from connector.errors import JobStateError, NotFoundError
 from connector.store.models import JOB_STATES, Job, Log, Project, Task, Trigger
 from webui.auth import role_required
 from webui.dashboard import bp, database, get_or_404
@@ -59,8 +59,8 @@ def retry(job_id: int) -> Any:
     """Queue a failed job again; the dispatcher sends it to a worker."""
     with database().session() as session:
         try:
-            job_rules.retry(session, job_id)
-        except NotFoundError as exc:
+            lifecycle.retry(session, job_id)
+        except (NotFoundError, JobStateError) as exc:
             flash(str(exc), "error")
         else:
             flash(f"Job {job_id} queued again.", "info")
