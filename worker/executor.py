@@ -20,7 +20,7 @@ from sqlalchemy.exc import DBAPIError
 
 from connector import jobs, lifecycle
 from connector.connections import ClientPool
-from connector.errors import CodeError, JobStateError, SyncStudioError
+from connector.errors import CodeError, JobStateError, NotFoundError, SyncStudioError
 from connector.jobstate import JobState
 from connector.lifecycle import encode_result
 from connector.links import LinkStore, link_api
@@ -311,10 +311,11 @@ def _record_end(ctx: WorkerContext, conn: Connection | None, job: lifecycle.Star
 def _record(job: lifecycle.StartedJob, move: Callable[..., Any], *args: Any,
             **kwargs: Any) -> None:
     """Record how a run ended with ``move``; a job that another process finished meanwhile
-    (it counted this run as abandoned and cancelled or re-ran the job) keeps that end."""
+    (it counted this run as abandoned and cancelled or re-ran the job) keeps that end, and one
+    deleted meanwhile (with its project) has no end to record."""
     try:
         move(*args, **kwargs)
-    except JobStateError as exc:
+    except (JobStateError, NotFoundError) as exc:
         logger.warning("job %s: the end of this run is not recorded: %s", job.id, exc)
 
 
