@@ -13,7 +13,6 @@ import datetime as dt
 import logging
 import socket
 import threading
-import time
 import uuid
 from collections.abc import Iterator
 
@@ -24,9 +23,9 @@ from connector import jobs, lifecycle
 from connector.settings import Settings
 from connector.store.db import Database
 from connector.store.models import Job, utcnow
-from tests.support import record_jobs, require_rabbitmq
+from tests.support import record_jobs, require_rabbitmq, wait_until
 from worker.actors import declare_actors
-from worker.broker import QUEUE, make_broker
+from worker.broker import QUEUE, make_broker, waiting_messages
 from worker.dispatch import Dispatcher, message_id
 from worker.executor import WorkerContext
 
@@ -158,16 +157,18 @@ def test_dispatch_loop_outlives_an_unreachable_broker(settings, db, project_id, 
     dead.requeue_after, dead.interval = 0.05, 0.01
     stop = threading.Event()
     loop = threading.Thread(target=dead.run, args=(stop,), daemon=True)
+    def asked() -> list[logging.LogRecord]:
+        return [r for r in caplog.records if r.getMessage().startswith("cannot ask the broker")]
+
     with caplog.at_level(logging.WARNING, logger="syncstudio.dispatch"):
         loop.start()
-        time.sleep(0.5)
+        wait_until(lambda: len(asked()) >= 2, 10, "two reconciler passes")
         alive = loop.is_alive()
         stop.set()
         dead.wake()
         loop.join(timeout=10)
     assert alive
-    asked = [r for r in caplog.records if r.getMessage().startswith("cannot ask the broker")]
-    assert len(asked) >= 2, caplog.text  # one per pass, each pass tries again
+    assert len(asked()) >= 2, caplog.text  # one per pass, each pass tries again
     assert "dispatch cycle failed" not in caplog.text
 
 
@@ -191,6 +192,13 @@ def counting_dispatcher(request, settings, db, project_id) -> Iterator[Dispatche
 def test_backlog_explains_the_wait_until_the_queue_is_empty(counting_dispatcher, db):
     job_ids = record_jobs(db, "PRESS", 2)
     assert counting_dispatcher.run_once() == 2
+    # RabbitMQ counts a message once its queue has taken it, a moment after the publish
+    # returned (publishes are not confirmed, and the queue answers a count before it handles
+    # the deliveries waiting in its mailbox). The dispatcher only asks about jobs enqueued
+    # ``requeue_after`` ago, long counted by then; this test moves the clock instead of
+    # waiting, so it waits for the count that real time would have given.
+    broker, queue = counting_dispatcher.actor.broker, counting_dispatcher.actor.queue_name
+    wait_until(lambda: waiting_messages(broker, queue) == 2, 10, "both messages counted")
     # Both messages wait in the queue: a backlog, not a loss.
     assert counting_dispatcher.requeue_lost(now=later()) == 0
     counting_dispatcher.actor.broker.flush(counting_dispatcher.actor.queue_name)

@@ -11,6 +11,7 @@ import time
 
 import pytest
 
+from tests.support import wait_until
 from worker.runtime import SandboxError, SandboxLimitExceeded, UserError
 from worker.runtime.isolation import Limits
 from worker.runtime.pool import SandboxPool
@@ -58,6 +59,15 @@ def alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     return True
+
+
+def running(pid: int) -> bool:
+    """Whether ``pid`` still runs: a killed process its parent has not reaped yet does not."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
 
 
 def test_one_process_serves_consecutive_jobs(pool: SandboxPool) -> None:
@@ -114,7 +124,7 @@ def test_a_process_that_died_while_idle_is_replaced(pool: SandboxPool) -> None:
     run(pool, "return 1")
     (first,) = pool.pids
     os.kill(first, signal.SIGKILL)
-    time.sleep(0.1)
+    wait_until(lambda: not running(first), 5, "the idle process to die")
     assert run(pool, "return 2") == 2
     assert pool.pids != [first] and pool.started == 2
 
@@ -234,15 +244,17 @@ def test_close_kills_every_process() -> None:
     assert len(pool.pids) == 2
     outcome: list[BaseException] = []
 
+    running = threading.Event()
+
     def sleeper() -> None:
         try:
-            run(pool, "time.sleep(30)")
+            run(pool, "log('sleeping')\ntime.sleep(30)", log=lambda message, level: running.set())
         except BaseException as exc:  # noqa: BLE001 - checked below
             outcome.append(exc)
 
     thread = threading.Thread(target=sleeper)
     thread.start()
-    time.sleep(0.3)  # let the sleeper's job start on one of the warm processes
+    wait_until(running.is_set, 5, "the sleeper's job to start on a warm process")
     pids = pool.pids
     assert len(pids) == 2
     pool.close()
