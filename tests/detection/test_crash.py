@@ -14,11 +14,15 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
 from sqlalchemy import select
 
 from connector.store.models import PollCursor
 from tests.detection.conftest import ids_of, import_triggers, sim_odoo
 from tests.support import wait_until
+
+#: Long-running: left out of the fast subset (-m "not slow").
+pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[2]
 PARTNER = "res.partner"

@@ -13,6 +13,8 @@ import logging
 import threading
 import time
 
+import pytest
+
 from connector.detection.watch import Options
 from tests.detection.conftest import (
     FakeClock,
@@ -249,6 +251,7 @@ def test_idle_cost_is_one_call_per_model_whatever_the_trigger_count(settings, sq
     assert sim.calls == {(PARTNER, "search_read"): 5, ("mail.activity", "search_read"): 5}
 
 
+@pytest.mark.slow
 def test_odoo_down_for_several_polls_loses_nothing_and_logs_once(settings, sqlite_db, sim, caplog):
     odoo = sim_odoo(sim)
     import_triggers(settings, sqlite_db, odoo, [

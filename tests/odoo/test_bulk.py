@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import pytest
 
+#: Long-running: left out of the fast subset (-m "not slow").
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def bulk(target, make_marker):

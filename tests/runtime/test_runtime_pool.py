@@ -77,6 +77,7 @@ def test_one_process_serves_consecutive_jobs(pool: SandboxPool) -> None:
     assert len(pool.pids) == 1 and alive(pool.pids[0])
 
 
+@pytest.mark.slow
 def test_each_job_gets_its_own_cpu_and_memory_budget(pool: SandboxPool) -> None:
     # Three jobs busy for 0.6 s each: up to 1.8 s of CPU in one process, more than one job's
     # 1 s limit, which must therefore count from each job's start.
@@ -88,6 +89,7 @@ def test_each_job_gets_its_own_cpu_and_memory_budget(pool: SandboxPool) -> None:
     assert pool.started == 1
 
 
+@pytest.mark.slow
 def test_cpu_limit_replaces_the_process_and_the_next_job_works(pool: SandboxPool) -> None:
     run(pool, "return 1")
     (first,) = pool.pids
@@ -184,6 +186,7 @@ def test_process_is_retired_after_max_jobs() -> None:
         assert not alive(seen[0][0]) and not alive(seen[3][0])
 
 
+@pytest.mark.slow
 def test_process_is_retired_when_its_memory_grows() -> None:
     # Every distinct task source stays in the compiled-code cache (by design): 4 MB of it per
     # job grows the process until the 10 MB threshold retires it.
