@@ -51,6 +51,8 @@ _START = (
                .where(_PROJECTS.c.id == _JOBS.c.project_id)
                .scalar_subquery().label("project_version"))
 )
+# The same for the message of a job's latest send only (see start()).
+_START_SENT = _START.where(_JOBS.c.enqueued_at == bindparam("sent_at"))
 # How a run ended: done, failed or postponed, with one UPDATE … RETURNING.
 _END = {move: update(_JOBS).where(_ID, _JOBS.c.state.in_(sources(move))).values(
     state=bindparam("state"), finished_at=bindparam("finished_at"),
@@ -156,14 +158,21 @@ def enqueue(session: Session | Connection, job_id: int, now: dt.datetime | None 
 
 
 # --------------------------------------------------------------------------- runs
-def start(session: Session | Connection, job_id: int,
-          now: dt.datetime | None = None) -> StartedJob | None:
+def start(session: Session | Connection, job_id: int, now: dt.datetime | None = None, *,
+          sent_at: dt.datetime | None = None) -> StartedJob | None:
     """Mark a job started and count the attempt; None when it is finished or gone.
 
     A finished job is not run again: a message delivered twice must not re-run a done job.
+    ``sent_at``, the time a message's send marked the job enqueued, starts the job only when
+    that send is its latest: when the dispatcher took a message a worker still held for lost
+    and sent another, the job runs for one of the two, not for both.
     One UPDATE … RETURNING both claims the job and reads it, with its project's version.
     """
-    row = session.execute(_START, {"job_id": job_id, "now": now or utcnow()}).first()
+    params = {"job_id": job_id, "now": now or utcnow()}
+    if sent_at is None:
+        row = session.execute(_START, params).first()
+    else:
+        row = session.execute(_START_SENT, {**params, "sent_at": sent_at}).first()
     _expire(session, job_id)
     if row is None:
         return None

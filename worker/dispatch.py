@@ -48,6 +48,11 @@ def message_id(job_id: int, enqueued_at: dt.datetime) -> str:
     return str(uuid.uuid5(_MESSAGE_IDS, f"job {job_id} enqueued {stamp}"))
 
 
+def sent_stamp(enqueued_at: dt.datetime) -> str:
+    """The time a job was marked enqueued for a send, as its message carries it."""
+    return enqueued_at.replace(tzinfo=None).isoformat(timespec="microseconds")
+
+
 class Dispatcher:
     """Moves jobs from the own database to the broker.
 
@@ -203,7 +208,12 @@ class Dispatcher:
     def _send_all(self, job_ids: Sequence[int], enqueued_at: dt.datetime) -> int:
         """Send the jobs marked enqueued at ``enqueued_at``; returns how many were sent."""
         for sent, job_id in enumerate(job_ids):
-            message = self.actor.message(job_id).copy(message_id=message_id(job_id, enqueued_at))
+            # The send's stamp travels with the message: a worker runs the job only for the
+            # message of its latest send (see lifecycle.start), so a message re-sent while the
+            # first one was still held by a worker runs the job once, not twice.
+            message = self.actor.message_with_options(
+                args=(job_id,), kwargs={"sent_at": sent_stamp(enqueued_at)},
+            ).copy(message_id=message_id(job_id, enqueued_at))
             try:
                 self.actor.broker.enqueue(message)
             except BROKER_DOWN as exc:

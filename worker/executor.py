@@ -95,8 +95,10 @@ class Outcome:
 
 
 def execute(ctx: WorkerContext, job_id: int, *, call_args: tuple[Any, ...] | None = None,
-            now: dt.datetime | None = None) -> Outcome | None:
-    """Run job ``job_id`` once; None when it was not runnable (finished already, or gone).
+            now: dt.datetime | None = None,
+            sent_at: dt.datetime | None = None) -> Outcome | None:
+    """Run job ``job_id`` once; None when it was not runnable (finished already, or gone, or
+    ``sent_at`` is not the time of its latest send: a stale copy of its message).
 
     ``call_args`` replaces the stored arguments: a webhook's request object is handed to the
     handler directly instead of being stored in the job row.
@@ -105,7 +107,7 @@ def execute(ctx: WorkerContext, job_id: int, *, call_args: tuple[Any, ...] | Non
     # each statement is atomic on its own. It is held until the end is recorded, so a job costs
     # one checkout; the handler's log lines take their own.
     with ctx.db.autocommit.connect() as conn:
-        job = lifecycle.start(conn, job_id, now)
+        job = lifecycle.start(conn, job_id, now, sent_at=sent_at)
         if job is None:
             return None
         project = ctx.projects.at_version(conn, job.project_id, job.project_version)
