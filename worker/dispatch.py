@@ -155,8 +155,9 @@ class Dispatcher:
         so they are asked how many messages wait in the queue: while any wait, the backlog
         explains the delay and nothing is re-sent; once none wait, an overdue job's message is
         either lost (a broker restarted without persistence) or fetched by a busy worker — then
-        re-sending costs at most a duplicate of a worker's prefetch, and it lands in an empty
-        queue, so re-sends can never pile up on a backlog.
+        re-sending costs at most a duplicate message of a worker's prefetch, which lands in an
+        empty queue, so re-sends can never pile up on a backlog; and the job still runs once:
+        a worker drops the copy that is not of the job's latest send (``sent_at``).
         """
         if not waiting:
             return []
