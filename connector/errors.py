@@ -47,5 +47,10 @@ class JobError(SyncStudioError):
     """Raised when a job cannot be run (missing task, trigger or handler)."""
 
 
+class JobStateError(SyncStudioError):
+    """Raised when a job is asked to change state in a way its lifecycle does not allow (e.g.
+    retrying a job that has not failed, finishing a job that never started)."""
+
+
 class OdooError(SyncStudioError):
     """Base class of every error that comes from talking to Odoo; see connector.odoo.errors."""

@@ -1,116 +1,50 @@
 """Job records: the outbox between change detection and the workers.
 
 The core writes job rows in the same transaction that advances a cursor; the dispatcher in
-``worker/`` sends pending rows to Dramatiq and re-sends those whose message was lost. Every state
-change of a job goes through this module, so the rules live in one place.
+``worker/`` sends pending rows to Dramatiq and re-sends those whose message was lost. This module
+holds what is asked of job rows (which are due, how large a tree is, whether a run is abandoned),
+the checks of ``add_job``'s options and the jobs' log lines; every change of a job's state is a
+statement of :mod:`connector.lifecycle`.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
-import json
 from collections.abc import Sequence
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, func, insert, or_, select, update
+from sqlalchemy import Table, func, insert, or_, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
-from connector.errors import NotFoundError
-from connector.store.models import FINISHED_STATES, Job, Log, Project, Trigger, utcnow
+from connector import lifecycle
+from connector.jobstate import BUSY, JobState
+from connector.store.models import Job, Log, Trigger, utcnow
 
-# Statements of the hot path, built once: on the table (not the ORM entity) so that executing
-# them skips the ORM's bulk machinery, and SQLAlchemy's compiled cache serves every call.
 # Declarative models' __table__ is typed as FromClause; it is a Table here.
 _JOBS = cast(Table, Job.__table__)
-_BEGIN = insert(_JOBS).returning(_JOBS.c.id)
 _LOG = insert(cast(Table, Log.__table__))
-_PROJECTS = cast(Table, Project.__table__)
-_START = (
-    update(_JOBS)
-    .where(_JOBS.c.id == bindparam("job_id"), _JOBS.c.state.not_in(FINISHED_STATES))
-    .values(state="started", attempts=_JOBS.c.attempts + 1, started_at=bindparam("now"),
-            finished_at=None)
-    .returning(_JOBS.c.id, _JOBS.c.project_id, _JOBS.c.task_id, _JOBS.c.trigger_id,
-               _JOBS.c.function, _JOBS.c.args_json, _JOBS.c.kwargs_json, _JOBS.c.attempts,
-               _JOBS.c.max_retries, _JOBS.c.user, _JOBS.c.root_id, _JOBS.c.depth,
-               # The project's version too, so the worker's project cache needs no query.
-               select(_PROJECTS.c.updated_at)
-               .where(_PROJECTS.c.id == _JOBS.c.project_id)
-               .scalar_subquery().label("project_version"))
-)
-
-
-def record_job(session: Session, *, project_id: int, task_id: int | None, function: str,
-               trigger_id: int | None = None, args: Sequence[Any] = (),
-               kwargs: dict[str, Any] | None = None, parent_id: int | None = None,
-               priority: int = 10, eta: dt.datetime | None = None,
-               max_retries: int | None = None, description: str | None = None,
-               identity_key: str | None = None, user: str | None = None,
-               root_id: int | None = None, depth: int = 0,
-               args_json: str | None = None, kwargs_json: str | None = None) -> Job | None:
-    """Add a pending job; with an ``identity_key`` already pending or enqueued, add nothing.
-
-    ``args_json``/``kwargs_json``, when given, are the arguments already encoded (and masked).
-    """
-    if identity_key:
-        duplicate = session.scalar(
-            select(Job.id).where(Job.identity_key == identity_key,
-                                 Job.state.in_(("pending", "enqueued"))).limit(1)
-        )
-        if duplicate is not None:
-            return None
-    job = Job(project_id=project_id, task_id=task_id, trigger_id=trigger_id, function=function,
-              args_json=args_json if args_json is not None else json.dumps(list(args)),
-              kwargs_json=kwargs_json if kwargs_json is not None else json.dumps(kwargs or {}),
-              parent_id=parent_id, root_id=root_id, depth=depth, priority=priority, eta=eta,
-              max_retries=max_retries,
-              description=description, identity_key=identity_key, user=user, state="pending",
-              next_attempt_at=eta)
-    session.add(job)
-    session.flush()
-    return job
 
 
 def record_trigger_job(session: Session, trigger: Trigger, *, args: Sequence[Any] = (),
                        user: str | None = None, description: str | None = None) -> Job:
     """A job that runs a trigger's handler with ``args``."""
-    job = record_job(session, project_id=trigger.project_id, task_id=trigger.task_id,
-                     trigger_id=trigger.id, function=trigger.handler, args=args, user=user,
-                     description=description or trigger.trigger_name)
+    job = lifecycle.record(session, project_id=trigger.project_id, task_id=trigger.task_id,
+                          trigger_id=trigger.id, function=trigger.handler, args=args,
+                          user=user, description=description or trigger.trigger_name)
     assert job is not None  # no identity key, so never de-duplicated
     return job
 
 
-def begin_job(session: Session | Connection, *, project_id: int, task_id: int,
-              trigger_id: int | None, function: str, user: str | None = None,
-              now: dt.datetime | None = None) -> StartedJob:
-    """Insert a job that starts right away in this process (webhooks): one INSERT."""
-    now = now or utcnow()
-    job_id = session.execute(_BEGIN, dict(
-        project_id=project_id, task_id=task_id, trigger_id=trigger_id, function=function,
-        args_json="[]", kwargs_json="{}", state="started", attempts=1, priority=10, user=user,
-        created_at=now, started_at=now, enqueued_at=now)).scalar_one()
-    return StartedJob(id=job_id, project_id=project_id, task_id=task_id, trigger_id=trigger_id,
-                      function=function, args=[], kwargs={}, attempts=1, max_retries=None,
-                      user=user)
-
-
 def _due(now: dt.datetime | None) -> Any:
     now = now or utcnow()
-    return (or_(Job.next_attempt_at.is_(None), Job.next_attempt_at <= now), Job.state == "pending")
-
-
-def due_jobs(session: Session, now: dt.datetime | None = None, limit: int = 500) -> list[Job]:
-    """Pending jobs whose time has come, highest priority (lowest number) first."""
-    return list(session.scalars(
-        select(Job).where(*_due(now)).order_by(Job.priority, Job.id).limit(limit)))
+    return (or_(Job.next_attempt_at.is_(None), Job.next_attempt_at <= now),
+            Job.state == JobState.PENDING)
 
 
 def due_job_ids(session: Session, now: dt.datetime | None = None, limit: int = 500,
                 per_project: int | None = None) -> list[int]:
-    """Ids of :func:`due_jobs`, without loading the rows.
+    """Ids of the pending jobs whose time has come, highest priority (lowest number) first.
 
     With ``per_project``, projects take turns (each one's first due job, then each one's
     second, …) and a project gets no more than ``per_project`` jobs queued or running at once:
@@ -120,7 +54,7 @@ def due_job_ids(session: Session, now: dt.datetime | None = None, limit: int = 5
         return list(session.scalars(
             select(Job.id).where(*_due(now)).order_by(Job.priority, Job.id).limit(limit)))
     busy: dict[int, int] = {project_id: count for project_id, count in session.execute(
-        select(Job.project_id, func.count()).where(Job.state.in_(("enqueued", "started")))
+        select(Job.project_id, func.count()).where(Job.state.in_(BUSY))
         .group_by(Job.project_id))}
     ranked = select(
         Job.id, Job.project_id,
@@ -134,49 +68,6 @@ def due_job_ids(session: Session, now: dt.datetime | None = None, limit: int = 5
     chosen = [job_id for job_id, project_id, turn in rows
               if turn <= per_project - busy.get(project_id, 0)]
     return chosen[:limit]
-
-
-def claim(session: Session, job_ids: Sequence[int], now: dt.datetime | None = None) -> list[int]:
-    """Move pending jobs to enqueued with one UPDATE; returns the ids this call moved, in the
-    order given. Rows no longer pending (another dispatcher claimed them first) are left out,
-    so no two dispatchers send the same row."""
-    if not job_ids:
-        return []
-    moved = set(session.scalars(
-        update(_JOBS).where(_JOBS.c.id.in_(list(job_ids)), _JOBS.c.state == "pending")
-        .values(state="enqueued", enqueued_at=now or utcnow()).returning(_JOBS.c.id)))
-    return [job_id for job_id in job_ids if job_id in moved]
-
-
-def mark_enqueued(session: Session, job_id: int, now: dt.datetime | None = None) -> bool:
-    """Move a pending (or re-sent) job to enqueued; False if another process took it first."""
-    result = session.execute(
-        update(Job)
-        .where(Job.id == job_id, Job.state.in_(("pending", "enqueued", "started")))
-        .values(state="enqueued", enqueued_at=now or utcnow())
-    )
-    return bool(result.rowcount)  # type: ignore[attr-defined]
-
-
-@dataclasses.dataclass(frozen=True)
-class StartedJob:
-    """What a worker needs of a job it has just started (read by the same statement)."""
-
-    id: int
-    project_id: int
-    task_id: int | None
-    trigger_id: int | None
-    function: str
-    args: list[Any]
-    kwargs: dict[str, Any]
-    attempts: int
-    max_retries: int | None
-    user: str | None
-    #: The project's ``updated_at`` when the job started (see :mod:`worker.project_cache`).
-    project_version: dt.datetime | None = None
-    #: The root of the job's tree (None: the job is a root) and its depth in the tree.
-    root_id: int | None = None
-    depth: int = 0
 
 
 class JobOptionError(ValueError):
@@ -249,80 +140,7 @@ def run_abandoned(started_at: dt.datetime | None, now: dt.datetime, started_afte
     return started_at < now - dt.timedelta(seconds=limit)
 
 
-def start(session: Session | Connection, job_id: int,
-          now: dt.datetime | None = None) -> StartedJob | None:
-    """Mark a job started and count the attempt; None when it is finished or gone.
-
-    A finished job is not run again: a message delivered twice must not re-run a done job.
-    One UPDATE … RETURNING both claims the job and reads it, with its project's version.
-    """
-    row = session.execute(_START, {"job_id": job_id, "now": now or utcnow()}).first()
-    if isinstance(session, Session):
-        loaded = session.identity_map.get(session.identity_key(Job, job_id))
-        if loaded is not None:
-            session.expire(loaded)  # the statement bypassed the ORM: reload on next access
-    if row is None:
-        return None
-    return StartedJob(id=row.id, project_id=row.project_id, task_id=row.task_id,
-                      trigger_id=row.trigger_id, function=row.function,
-                      args=list(json.loads(row.args_json or "[]")),
-                      kwargs=dict(json.loads(row.kwargs_json or "{}")),
-                      attempts=row.attempts, max_retries=row.max_retries, user=row.user,
-                      project_version=row.project_version, root_id=row.root_id,
-                      depth=row.depth or 0)
-
-
-def finish(session: Session, job: Job, *, result: Any = None, warnings: bool = False,
-           now: dt.datetime | None = None) -> None:
-    """Mark a job done (or done with warnings when a warning or error was logged)."""
-    job.state = "done_warnings" if warnings else "done"
-    job.finished_at = now or utcnow()
-    job.error = None
-    job.traceback = None
-    try:
-        job.result_json = json.dumps(result) if result is not None else None
-    except Exception:  # noqa: BLE001 - not JSON, or e.g. an int too large to print
-        job.result_json = json.dumps(f"<a {type(result).__name__}, not stored>")
-    job.next_attempt_at = None
-
-
-def fail(session: Session, job: Job, *, error: str, traceback: str | None = None,
-         now: dt.datetime | None = None) -> None:
-    """Mark a job failed for good."""
-    job.state = "failed"
-    job.finished_at = now or utcnow()
-    job.error = error
-    job.traceback = traceback
-    job.next_attempt_at = None
-
-
-def postpone(session: Session, job: Job, *, delay: float, error: str,
-             traceback: str | None = None, now: dt.datetime | None = None) -> None:
-    """Put a job back to pending, to be tried again after ``delay`` seconds."""
-    now = now or utcnow()
-    job.state = "pending"
-    job.error = error
-    job.traceback = traceback
-    job.finished_at = now
-    job.next_attempt_at = now + dt.timedelta(seconds=delay)
-
-
-def retry(session: Session, job_id: int, now: dt.datetime | None = None) -> Job:
-    """Queue a failed job again (``syncstudio job retry``, the dashboard's retry button)."""
-    job = session.get(Job, job_id)
-    if job is None:
-        raise NotFoundError(f"job {job_id} does not exist")
-    if job.state != "failed":
-        raise NotFoundError(f"job {job_id} is {job.state}, only failed jobs can be retried")
-    job.state = "pending"
-    job.attempts = 0
-    job.next_attempt_at = now or utcnow()
-    job.error = None
-    job.traceback = None
-    return job
-
-
-def insert_log(session: Session | Connection, job: StartedJob | Job, message: str, *,
+def insert_log(session: Session | Connection, job: lifecycle.StartedJob | Job, message: str, *,
                level: str = "info", type: str = "server",
                now: dt.datetime | None = None) -> None:
     """Append one log line to a job with a single INSERT (no object loaded)."""

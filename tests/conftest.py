@@ -11,11 +11,11 @@ import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from connector.settings import Settings
+from connector.simulator.testing import simulator_fixture
 from connector.store import migrate
 from connector.store.db import Database
 from tests.support import delete_keys, require_service
@@ -113,15 +113,12 @@ def sqlite_db(settings: Settings) -> Iterator[Database]:
     database.dispose()
 
 
-@pytest.fixture(scope="session")
-def odoo_sim() -> Iterator[Any]:
-    """A running Odoo simulator shared by the session (admin/admin on ``sim.database``)."""
-    from connector.simulator import OdooSimulator
-
-    sim = OdooSimulator(database="odootest", demo=True)
-    sim.start(host="127.0.0.1", port=0)
-    yield sim
-    sim.stop()
+#: A running Odoo simulator with demo data shared by the session (admin/admin on
+#: ``odoo_sim.database``).
+odoo_sim = simulator_fixture(scope="session", name="odoo_sim")
+#: A second Odoo, empty, standing for the external Odoo of Odoo2odoo (one per test).
+remote_odoo = simulator_fixture(scope="function", name="remote_odoo", database="remote",
+                                demo=False)
 
 
 #: Markers that follow from the fixtures a test uses, so ``-m "not postgres"`` and the like
@@ -129,10 +126,21 @@ def odoo_sim() -> Iterator[Any]:
 SERVICE_MARKERS = {"pg_server": "postgres", "pg_url": "postgres", "redis_url": "redis"}
 
 
+#: Tests that need the simulator's test controls (its clock, taking it down, its call counts):
+#: they cannot run against a real Odoo.
+SIMULATOR_FIXTURES = {"sim", "own_sim", "audit_sim"}
+#: Files whose every test is slow: a headless browser drives the dashboard.
+SLOW_FILES = {"tests/dashboard/test_browser.py"}
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark each test with the real services its fixtures need."""
+    """Mark each test with the real services its fixtures need, and the browser tests slow."""
     for item in items:
         names = set(getattr(item, "fixturenames", ()))
+        if names & SIMULATOR_FIXTURES:
+            item.add_marker("simulator_only")
+        if item.nodeid.split("::", 1)[0] in SLOW_FILES:
+            item.add_marker("slow")
         if "db_url" in names and "[postgresql]" in item.nodeid:
             item.add_marker("postgres")
         for fixture, marker in SERVICE_MARKERS.items():

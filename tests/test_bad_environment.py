@@ -10,6 +10,8 @@ import socket
 import subprocess
 import sys
 
+import pytest
+
 from tests.support import wait_until
 from worker.broker import QuietReconnects
 
@@ -45,6 +47,7 @@ def test_reconnect_noise_becomes_one_line_per_outage_with_a_reminder():
     assert quiet.filter(_record(error))
 
 
+@pytest.mark.slow
 def test_worker_with_an_unreachable_broker_says_so_once(tmp_path):
     with socket.socket() as sock:  # a port with nothing listening
         sock.bind(("127.0.0.1", 0))
@@ -75,6 +78,7 @@ def _elapsed(path) -> float:
     return time.time() - path.stat().st_ctime
 
 
+@pytest.mark.slow
 def test_unwritable_home_is_one_line(tmp_path):
     """A home that cannot be created (its parent is a file: even root cannot write there)."""
     parent = tmp_path / "not-a-directory"

@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 
+import pytest
 from click.testing import CliRunner
 
 from connector import installation
@@ -56,6 +57,7 @@ def test_configured_url_wins_else_the_recorded_one(db):
         assert installation.base_url(session, other) == "https://hooks.example.com"
 
 
+@pytest.mark.slow
 def test_a_button_run_from_another_shell_uses_the_web_process_address(tmp_path):
     env = {**os.environ, "SYNCSTUDIO_HOME": str(tmp_path / "var")}
     for name in ("SYNCSTUDIO_DATABASE_URL", "SYNCSTUDIO_BROKER_URL", "SYNCSTUDIO_BASE_URL",

@@ -253,6 +253,7 @@ def test_the_web_app_of_syncstudio_run_wakes_its_dispatcher(settings):
     database.dispose()
 
 
+@pytest.mark.slow
 def test_run_and_web_say_how_to_create_the_first_manager(tmp_path):
     """With no dashboard user nobody can log in: both commands say what to type."""
     import os
@@ -363,6 +364,7 @@ def test_triggers_are_checked_against_odoo_unless_no_check(runner, tmp_path, odo
     assert result.exit_code == 0, result.output
 
 
+@pytest.mark.slow
 def test_dry_run_prints_the_plan_and_import_keeps_what_only_the_database_has(
         runner, tmp_path, odoo_sim, settings):
     path = write_db_project(tmp_path, odoo_sim)

@@ -13,7 +13,12 @@ import sys
 import urllib.request
 import xmlrpc.client
 
+import pytest
+
 from tests.support import wait_until
+
+#: Long-running: left out of the fast subset (-m "not slow").
+pytestmark = pytest.mark.slow
 
 CLI = [sys.executable, "-c", "from connector.cli import main; main()"]
 

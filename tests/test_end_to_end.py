@@ -99,6 +99,7 @@ def test_in_process_broker_and_sqlite(settings, odoo_sim, tmp_path):
         service.stop()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("protocol", ["xmlrpc"])
 def test_xmlrpc_connection(settings, odoo_sim, tmp_path, protocol):
     service = Service(settings, Database(settings.database_url))
@@ -109,6 +110,7 @@ def test_xmlrpc_connection(settings, odoo_sim, tmp_path, protocol):
         service.stop()
 
 
+@pytest.mark.slow
 def test_redis_broker_and_postgresql(home, pg_url, redis_url, odoo_sim, tmp_path):
     from connector.store import migrate
 
@@ -124,6 +126,7 @@ def test_redis_broker_and_postgresql(home, pg_url, redis_url, odoo_sim, tmp_path
         service.stop()
 
 
+@pytest.mark.slow
 def test_threads_of_syncstudio_run_tag_a_partner(settings, odoo_sim, tmp_path):
     """The loop threads as `syncstudio run` starts them, with no test driving the steps."""
     service = Service(settings, Database(settings.database_url))
@@ -157,6 +160,7 @@ tasks:
 """
 
 
+@pytest.mark.slow
 def test_deleted_records_reach_the_handler_with_their_last_values(home, odoo_sim, sqlite_db):
     from connector.projects import ProjectImporter, parse
     from connector.store.crypto import SecretBox

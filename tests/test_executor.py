@@ -91,6 +91,7 @@ def test_success_and_done_with_warnings(ctx):
     assert ("warning", "careful") in logs
 
 
+@pytest.mark.slow
 def test_cpu_limit_fails_the_job_and_the_next_job_runs(ctx):
     outcome, job, _logs = press(ctx, {"mode": "loop"})
     assert job.state == "failed"
@@ -105,6 +106,7 @@ def test_cpu_limit_fails_the_job_and_the_next_job_runs(ctx):
     ("recurse", "RecursionError"),
     ("flood", "at most 50 sub-jobs"),
 ])
+@pytest.mark.slow
 def test_resource_bombs_fail_the_job_and_the_worker_goes_on(ctx, mode, fragment):
     _outcome, job, _logs = press(ctx, {"mode": mode})
     assert job.state == "failed"

@@ -13,6 +13,7 @@ from sqlalchemy import select
 from connector.connections import ClientPool
 from connector.detection.poller import Poller, backoff_delay
 from connector.projects import ProjectImporter, parse
+from connector.simulator.testing import simulator_fixture
 from connector.store.crypto import SecretBox
 from connector.store.models import Job, PollCursor
 
@@ -30,15 +31,8 @@ tasks:
 """
 
 
-@pytest.fixture
-def own_sim():
-    """A simulator of this test alone, since these tests take it down."""
-    from connector.simulator import OdooSimulator
-
-    sim = OdooSimulator(database="odootest", demo=True)
-    sim.start(host="127.0.0.1", port=0)
-    yield sim
-    sim.stop()
+#: A simulator of this test alone, since these tests take it down.
+own_sim = simulator_fixture(scope="function", name="own_sim")
 
 
 def setup_poller(settings, sqlite_db, sim, triggers=1) -> Poller:

@@ -170,14 +170,6 @@ tasks:
 """
 
 
-@pytest.fixture
-def remote_odoo():
-    from connector.simulator import OdooSimulator
-
-    sim = OdooSimulator(database="remote", demo=False)
-    sim.start(host="127.0.0.1", port=0)
-    yield sim
-    sim.stop()
 
 
 def odoo2odoo(settings, sqlite_db, odoo_sim, remote_odoo) -> str:

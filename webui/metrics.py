@@ -45,6 +45,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
 from connector.connections import ClientPool
+from connector.jobstate import JobState
 from connector.store.db import Database
 from connector.store.models import (
     FINISHED_STATES,
@@ -123,10 +124,10 @@ def _job_counts(conn: Connection) -> dict[tuple[str, str], int]:
 
 def _oldest_pending(conn: Connection, now: dt.datetime) -> float:
     # A pending job is due from next_attempt_at (eta, retry) or, when that is empty, from its
-    # creation: exactly what the dispatcher sends (connector.jobs.due_jobs).
+    # creation: exactly what the dispatcher sends (connector.jobs.due_job_ids).
     due = conn.execute(
         select(func.min(func.coalesce(_JOBS.c.next_attempt_at, _JOBS.c.created_at)))
-        .where(_JOBS.c.state == "pending",
+        .where(_JOBS.c.state == JobState.PENDING,
                or_(_JOBS.c.next_attempt_at.is_(None), _JOBS.c.next_attempt_at <= now))
     ).scalar()
     return _seconds(now - due) if due is not None else 0.0

@@ -22,7 +22,8 @@ from flask import Blueprint, Response, current_app, jsonify, request
 from sqlalchemy import bindparam, select
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from connector import jobs
+from connector import lifecycle
+from connector.jobstate import JobState
 from connector.store.models import Project, Task, Trigger
 from webui.auth import public
 from webui.security import webhook_headers
@@ -292,9 +293,9 @@ def _log_out(ctx: Any, job: Any, project: Any, message: str) -> None:
 def _start(ctx: Any, conn: Any, hook: _Hook, built: HttpRequest, handlers: HandlerPool) -> Any:
     """Record the job, run its handler in the pool and answer with what it returned."""
     # Started at once: it runs right here, so the dispatcher must never send it.
-    job = jobs.begin_job(conn, project_id=hook.project_id, task_id=hook.task_id,
-                         trigger_id=hook.trigger_id, function="handle_webhook",
-                         user=built.remote_addr)
+    job = lifecycle.begin(conn, project_id=hook.project_id, task_id=hook.task_id,
+                          trigger_id=hook.trigger_id, function="handle_webhook",
+                          user=built.remote_addr)
     from worker.executor import write_log
 
     project = ctx.projects.at_version(conn, hook.project_id, hook.version)
@@ -310,7 +311,7 @@ def _start(ctx: Any, conn: Any, hook: _Hook, built: HttpRequest, handlers: Handl
                  f"504: the handler did not answer within {handlers.timeout:g} s")
         return _error(504, f"the webhook handler did not answer within "
                       f"{handlers.timeout:g} s (job {job.id})")
-    if outcome.state == "failed":
+    if outcome.state == JobState.FAILED:
         short = (outcome.error or "error").splitlines()[0][:200]
         _log_out(ctx, job, project, f"500: handler failed: {short}")
         return _error(500, f"the webhook handler failed (job {job.id}): {short}")

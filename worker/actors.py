@@ -3,6 +3,8 @@ the in-process stub broker in tests and the Redis broker in production."""
 
 from __future__ import annotations
 
+import datetime as dt
+
 import dramatiq
 
 from worker.broker import QUEUE
@@ -14,8 +16,9 @@ ACTOR_NAME = "syncstudio_run_job"
 def declare_actors(broker: dramatiq.Broker, ctx: WorkerContext) -> dramatiq.Actor:
     """Declare the job actor on ``broker``; it runs jobs with ``ctx``."""
 
-    def run_job(job_id: int) -> None:
-        execute(ctx, job_id)
+    def run_job(job_id: int, sent_at: str | None = None) -> None:
+        # Messages sent before the stamp existed carry none: they run as they always did.
+        execute(ctx, job_id, sent_at=dt.datetime.fromisoformat(sent_at) if sent_at else None)
 
     run_job.__name__ = ACTOR_NAME
     # The own database holds retries and time limits; Dramatiq's would double them.

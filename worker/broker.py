@@ -41,8 +41,8 @@ def make_broker(settings: Settings) -> dramatiq.Broker:
         broker = RedisBroker(url=url, namespace=namespace)
     else:
         broker = RabbitmqBroker(url=url)
-    # Retries belong to the own database (jobs.postpone + the dispatcher), not to Dramatiq, so a
-    # retry survives a broker restart; remove Dramatiq's own retry middleware to avoid doubling.
+    # Retries belong to the own database (lifecycle.postpone + the dispatcher), not to Dramatiq,
+    # so a retry survives a broker restart; Dramatiq's own retry middleware would double them.
     for middleware in list(broker.middleware):
         if type(middleware).__name__ == "Retries":
             broker.middleware.remove(middleware)
@@ -151,7 +151,10 @@ def waiting_messages(broker: dramatiq.Broker, queue_name: str) -> int | None:
 def _rabbitmq_waiting(broker: RabbitmqBroker, queue_name: str) -> int:
     try:
         # A passive declare only reads the queue's counters; ``message_count`` is the number of
-        # ready messages (those delivered but unacknowledged are not in it).
+        # ready messages (those delivered but unacknowledged are not in it). It may also miss
+        # messages published a moment ago: publishes are not confirmed, and the queue answers
+        # the count before the deliveries waiting for it. The dispatcher asks only about jobs
+        # enqueued long ago, whose messages are counted by then.
         return int(broker.channel.queue_declare(queue=queue_name, passive=True)
                    .method.message_count)
     except pika.exceptions.ChannelClosedByBroker as exc:

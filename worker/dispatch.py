@@ -21,7 +21,9 @@ import dramatiq
 from dramatiq.errors import ConnectionClosed, ConnectionFailed
 from sqlalchemy import func, or_, select
 
-from connector import jobs
+from connector import jobs, lifecycle
+from connector.errors import JobStateError
+from connector.jobstate import BUSY, JobState
 from connector.store.db import Database
 from connector.store.models import Job, Project, Trigger, utcnow
 from worker.broker import held_messages, waiting_messages
@@ -44,6 +46,11 @@ def message_id(job_id: int, enqueued_at: dt.datetime) -> str:
     ``enqueued_at``. Every send marks the job enqueued anew, so every message has its own id."""
     stamp = enqueued_at.replace(tzinfo=None).isoformat(timespec="microseconds")
     return str(uuid.uuid5(_MESSAGE_IDS, f"job {job_id} enqueued {stamp}"))
+
+
+def sent_stamp(enqueued_at: dt.datetime) -> str:
+    """The time a job was marked enqueued for a send, as its message carries it."""
+    return enqueued_at.replace(tzinfo=None).isoformat(timespec="microseconds")
 
 
 class Dispatcher:
@@ -78,7 +85,7 @@ class Dispatcher:
             due = jobs.due_job_ids(session, now, per_project=self.per_project)
             # Claim only rows that are still pending: a second dispatcher (another poller, or
             # `syncstudio run` next to one) that read the same rows must not send them again.
-            claimed = jobs.claim(session, due, now)
+            claimed = lifecycle.claim(session, due, now)
         return self._send_all(claimed, now)
 
     def requeue_lost(self, now: dt.datetime | None = None) -> int:
@@ -101,25 +108,27 @@ class Dispatcher:
                        Job.started_at, Project.job_wall_seconds)
                 .outerjoin(Trigger, Trigger.id == Job.trigger_id)
                 .outerjoin(Project, Project.id == Job.project_id)
-                .where(or_((Job.state == "enqueued") & (Job.enqueued_at < enqueued_limit),
-                           (Job.state == "started") & (Job.started_at < started_limit)))
+                .where(or_((Job.state == JobState.ENQUEUED) & (Job.enqueued_at < enqueued_limit),
+                           (Job.state == JobState.STARTED) & (Job.started_at < started_limit)))
                 .order_by(Job.id)
             ).all()
             for job_id, state, enqueued_at, kind, parent_id, started_at, wall in rows:
-                if state == "started" and not jobs.run_abandoned(started_at, now,
-                                                                 self.started_after, wall):
+                if state == JobState.STARTED and not jobs.run_abandoned(
+                        started_at, now, self.started_after, wall):
                     continue  # its project lets jobs run longer: it may still be going
                 if kind == "webhook" and parent_id is None:
                     # A webhook runs inside the web request and its request object is not
                     # stored; a worker could only call the handler without it. Fail it visibly.
-                    job = session.get(Job, job_id)
-                    if job is not None:
-                        jobs.fail(session, job, error=WEBHOOK_LOST, now=now)
-                        jobs.add_log(session, job, WEBHOOK_LOST, level="error")
+                    try:
+                        lifecycle.fail(session, job_id, error=WEBHOOK_LOST, now=now)
+                    except JobStateError:
+                        continue  # it ended while this pass read the rows
+                    jobs.add_log(session, session.get(Job, job_id), WEBHOOK_LOST, level="error")
                 else:
                     seen[job_id] = (state, enqueued_at)
-        waiting = {job_id: at for job_id, (state, at) in seen.items() if state == "enqueued"}
-        stalled = [job_id for job_id, (state, _) in seen.items() if state == "started"]
+        waiting = {job_id: at for job_id, (state, at) in seen.items()
+                   if state == JobState.ENQUEUED}
+        stalled = [job_id for job_id, (state, _) in seen.items() if state == JobState.STARTED]
         try:
             lost = sorted(stalled + self._unheld(waiting))
         except BROKER_DOWN as exc:
@@ -134,7 +143,7 @@ class Dispatcher:
             current = {job_id: (state, at) for job_id, state, at in session.execute(
                 select(Job.id, Job.state, Job.enqueued_at).where(Job.id.in_(lost)))}
             lost = [job_id for job_id in lost if current.get(job_id) == seen[job_id]
-                    and jobs.mark_enqueued(session, job_id, now)]
+                    and lifecycle.enqueue(session, job_id, now)]
         if lost:
             logger.warning("re-sending %d job(s) whose message was lost", len(lost))
         return self._send_all(lost, now)
@@ -146,8 +155,9 @@ class Dispatcher:
         so they are asked how many messages wait in the queue: while any wait, the backlog
         explains the delay and nothing is re-sent; once none wait, an overdue job's message is
         either lost (a broker restarted without persistence) or fetched by a busy worker — then
-        re-sending costs at most a duplicate of a worker's prefetch, and it lands in an empty
-        queue, so re-sends can never pile up on a backlog.
+        re-sending costs at most a duplicate message of a worker's prefetch, which lands in an
+        empty queue, so re-sends can never pile up on a backlog; and the job still runs once:
+        a worker drops the copy that is not of the job's latest send (``sent_at``).
         """
         if not waiting:
             return []
@@ -178,14 +188,14 @@ class Dispatcher:
             rows = session.execute(
                 select(Job.id, Job.state, Job.started_at, Project.job_wall_seconds)
                 .outerjoin(Project, Project.id == Job.project_id)
-                .where(Job.state.in_(("enqueued", "started"))).order_by(Job.id)).all()
+                .where(Job.state.in_(BUSY)).order_by(Job.id)).all()
             # A started job may be running in another process (a web request's webhook, an
             # older process still up): only one past its wall-clock limit is abandoned; the
             # reconciler takes care of the rest once they are.
             ids = [job_id for job_id, state, started_at, wall in rows
-                   if state == "enqueued"
+                   if state == JobState.ENQUEUED
                    or jobs.run_abandoned(started_at, now, self.started_after, wall)]
-            ids = [job_id for job_id in ids if jobs.mark_enqueued(session, job_id, now)]
+            ids = [job_id for job_id in ids if lifecycle.enqueue(session, job_id, now)]
         return self._send_all(ids, now)
 
     def next_due_in(self, now: dt.datetime | None = None) -> float | None:
@@ -193,13 +203,18 @@ class Dispatcher:
         now = now or utcnow()
         with self.db.session() as session:
             earliest = session.scalar(select(func.min(Job.next_attempt_at)).where(
-                Job.state == "pending", Job.next_attempt_at > now))
+                Job.state == JobState.PENDING, Job.next_attempt_at > now))
         return None if earliest is None else max(0.0, (earliest - now).total_seconds())
 
     def _send_all(self, job_ids: Sequence[int], enqueued_at: dt.datetime) -> int:
         """Send the jobs marked enqueued at ``enqueued_at``; returns how many were sent."""
         for sent, job_id in enumerate(job_ids):
-            message = self.actor.message(job_id).copy(message_id=message_id(job_id, enqueued_at))
+            # The send's stamp travels with the message: a worker runs the job only for the
+            # message of its latest send (see lifecycle.start), so a message re-sent while the
+            # first one was still held by a worker runs the job once, not twice.
+            message = self.actor.message_with_options(
+                args=(job_id,), kwargs={"sent_at": sent_stamp(enqueued_at)},
+            ).copy(message_id=message_id(job_id, enqueued_at))
             try:
                 self.actor.broker.enqueue(message)
             except BROKER_DOWN as exc:

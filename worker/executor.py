@@ -13,15 +13,16 @@ import datetime as dt
 import json
 import logging
 from collections.abc import Callable
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Table, bindparam, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
 
-from connector import jobs
+from connector import jobs, lifecycle
 from connector.connections import ClientPool
-from connector.errors import CodeError, SyncStudioError
+from connector.errors import CodeError, JobStateError, NotFoundError, SyncStudioError
+from connector.jobstate import JobState
+from connector.lifecycle import encode_result
 from connector.links import LinkStore, link_api
 from connector.masking import mask_data, masker
 from connector.settings import Settings
@@ -40,24 +41,10 @@ from worker.runtime import (
 logger = logging.getLogger("syncstudio.worker")
 
 WARNING_LEVELS = ("warning", "error", "critical")
-_JOBS = cast(Table, Job.__table__)  # declarative __table__ is typed as FromClause
-_FINISH = update(_JOBS).where(_JOBS.c.id == bindparam("job_id")).values(
-    state=bindparam("state"), finished_at=bindparam("finished_at"),
-    result_json=bindparam("result_json"), error=bindparam("error"),
-    traceback=bindparam("traceback"), next_attempt_at=bindparam("next_attempt_at"))
-
-
-#: Most characters of a job's error text and traceback kept in its row.
-ERROR_CHARS = 16_000
-TRACEBACK_CHARS = 64_000
 
 
 class JobLimitError(SyncStudioError):
     """Raised when ``add_job`` would pass a bound on sub-jobs (per job, per tree, depth, size)."""
-
-
-class ResultError(SyncStudioError):
-    """A handler's return value that cannot be stored (not JSON, or too large)."""
 
 
 def cut_line(text: str, limit: int) -> str:
@@ -68,7 +55,7 @@ def cut_line(text: str, limit: int) -> str:
             "(SYNCSTUDIO_LOG_LINE_MAX_CHARS)]")
 
 
-def write_log(ctx: WorkerContext, conn: Connection, job: jobs.StartedJob | Job,
+def write_log(ctx: WorkerContext, conn: Connection, job: lifecycle.StartedJob | Job,
               project: ProjectRuntime | None, message: str, *, level: str = "info",
               type: str = "server") -> None:
     """Append a log line written by the product itself (e.g. the webhook relay's data in/out),
@@ -102,14 +89,16 @@ class WorkerContext:
 class Outcome:
     """How a run ended: the job's new state, the handler's return value, the error text."""
 
-    state: str
+    state: JobState
     result: Any = None
     error: str | None = None
 
 
 def execute(ctx: WorkerContext, job_id: int, *, call_args: tuple[Any, ...] | None = None,
-            now: dt.datetime | None = None) -> Outcome | None:
-    """Run job ``job_id`` once; None when it was not runnable (finished already, or gone).
+            now: dt.datetime | None = None,
+            sent_at: dt.datetime | None = None) -> Outcome | None:
+    """Run job ``job_id`` once; None when it was not runnable (finished already, or gone, or
+    ``sent_at`` is not the time of its latest send: a stale copy of its message).
 
     ``call_args`` replaces the stored arguments: a webhook's request object is handed to the
     handler directly instead of being stored in the job row.
@@ -118,19 +107,19 @@ def execute(ctx: WorkerContext, job_id: int, *, call_args: tuple[Any, ...] | Non
     # each statement is atomic on its own. It is held until the end is recorded, so a job costs
     # one checkout; the handler's log lines take their own.
     with ctx.db.autocommit.connect() as conn:
-        job = jobs.start(conn, job_id, now)
+        job = lifecycle.start(conn, job_id, now, sent_at=sent_at)
         if job is None:
             return None
         project = ctx.projects.at_version(conn, job.project_id, job.project_version)
         task = project.tasks.get(job.task_id) if project and job.task_id else None
         if project is None or task is None:
-            _finish(conn, job, state="failed", now=now,
-                    error="the task or project of this job no longer exists")
-            return Outcome("failed", error="the task or project of this job no longer exists")
+            error = "the task or project of this job no longer exists"
+            _record(job, lifecycle.fail, conn, job.id, error=error, now=now)
+            return Outcome(JobState.FAILED, error=error)
         return run_started(ctx, job, project, call_args=call_args, now=now, conn=conn)
 
 
-def run_started(ctx: WorkerContext, job: jobs.StartedJob, project: ProjectRuntime, *,
+def run_started(ctx: WorkerContext, job: lifecycle.StartedJob, project: ProjectRuntime, *,
                 call_args: tuple[Any, ...] | None = None, now: dt.datetime | None = None,
                 conn: Connection | None = None) -> Outcome:
     """Run the handler of a job already marked started and record how it ended.
@@ -196,7 +185,7 @@ def run_started(ctx: WorkerContext, job: jobs.StartedJob, project: ProjectRuntim
                         f"a job tree (a root job and all its sub-jobs) may hold at most "
                         f"{settings.job_tree_max_jobs} jobs (SYNCSTUDIO_JOB_TREE_MAX_JOBS); "
                         f"the tree of job {root_id} is full")
-                child = jobs.record_job(
+                child = lifecycle.record(
                     session, project_id=job.project_id, task_id=job.task_id,
                     trigger_id=job.trigger_id, function=func_name, args_json=args_json,
                     kwargs_json=kwargs_json, parent_id=job.id, root_id=root_id, depth=depth,
@@ -210,8 +199,8 @@ def run_started(ctx: WorkerContext, job: jobs.StartedJob, project: ProjectRuntim
     try:
         try:
             result = _run(ctx, job, project, call_args, log, log_transmission, add_job)
-            result_json = _result_json(result, mask, settings.job_max_result_bytes,
-                                       webhook=call_args is not None)
+            result_json = encode_result(result, mask, settings.job_max_result_bytes,
+                                        webhook=call_args is not None)
         except RetryableJobError as exc:
             # A webhook's request is not stored, so it cannot be replayed: the caller must call
             # again.
@@ -221,8 +210,8 @@ def run_started(ctx: WorkerContext, job: jobs.StartedJob, project: ProjectRuntim
         except Exception as exc:  # task code may raise anything; it fails the job, not the worker
             outcome = _record_failure(ctx, job, project, exc, None, now)
         else:
-            state = "done_warnings" if written["warned"] else "done"
-            _record_end(ctx, conn, job, state=state, result_json=result_json, now=now)
+            state = _record_end(ctx, conn, job, warnings=bool(written["warned"]),
+                                result_json=result_json, now=now)
             outcome = Outcome(state, result=result)
     except Exception as exc:
         # Recording the end failed (a broken database, an error text that cannot be built):
@@ -230,8 +219,8 @@ def run_started(ctx: WorkerContext, job: jobs.StartedJob, project: ProjectRuntim
         logger.exception("job %s: could not record its end", job.id)
         error = f"the end of this job could not be recorded ({type(exc).__name__})"
         with ctx.db.autocommit.connect() as own:
-            _finish(own, job, state="failed", error=error, now=now)
-        outcome = Outcome("failed", error=error)
+            _record(job, lifecycle.fail, own, job.id, error=error, now=now)
+        outcome = Outcome(JobState.FAILED, error=error)
     if added and ctx.wake_dispatcher is not None:
         ctx.wake_dispatcher()
     return outcome
@@ -257,34 +246,6 @@ def _encode_args(args: tuple[Any, ...], kwargs: dict[str, Any], mask: Callable[[
     return args_json, kwargs_json
 
 
-def _result_json(result: Any, mask: Callable[[str], str], limit: int, *,
-                 webhook: bool = False) -> str | None:
-    """The handler's return value as stored in the job row, secrets masked.
-
-    Raises :class:`ResultError` for a value that is not JSON data or too large: the job then
-    fails with that reason. A webhook's value is the answer to its caller (bytes, headers …):
-    when it is not JSON data, only its type is stored.
-    """
-    if result is None:
-        return None
-    try:
-        text = json.dumps(result)
-    except Exception as exc:  # noqa: BLE001 - TypeError, ValueError (huge int), RecursionError
-        if webhook:
-            return json.dumps(f"<a {type(result).__name__}, not stored>")
-        raise ResultError(f"the handler returned a value that cannot be stored as JSON ({exc}); "
-                          "return plain data: str, numbers, bool, None, lists and dicts of "
-                          "them") from None
-    if len(text) > limit:
-        raise ResultError(f"the handler's result is {len(text)} bytes as JSON, more than the "
-                          f"limit of {limit} (SYNCSTUDIO_JOB_MAX_RESULT_BYTES); keep large data "
-                          "elsewhere (e.g. in Odoo) and return a summary")
-    if mask(text) != text:
-        text = json.dumps(mask_data(result, mask))
-        text = mask(text)  # a secret outside strings (e.g. in a number) is masked all the same
-    return text
-
-
 def _eta(eta: Any) -> dt.datetime | None:
     """queue_job's eta: seconds from now, a timedelta, or a (naive UTC) datetime."""
     if isinstance(eta, int | float) and not isinstance(eta, bool):
@@ -294,7 +255,7 @@ def _eta(eta: Any) -> dt.datetime | None:
     return eta if isinstance(eta, dt.datetime) else None
 
 
-def _run(ctx: WorkerContext, job: jobs.StartedJob, project: ProjectRuntime,
+def _run(ctx: WorkerContext, job: lifecycle.StartedJob, project: ProjectRuntime,
          call_args: tuple[Any, ...] | None, log: Callable[..., None],
          log_transmission: Callable[[Any, Any], None], add_job: Callable[..., Any]) -> Any:
     """Call the handler, in a sandbox process (the default) or in this process."""
@@ -325,37 +286,39 @@ def _run(ctx: WorkerContext, job: jobs.StartedJob, project: ProjectRuntime,
     return run_handler(client=client, link_api=lambda env: link_api(store, env), **common)
 
 
-def _record_end(ctx: WorkerContext, conn: Connection | None, job: jobs.StartedJob, *,
-                state: str, result_json: str | None, now: dt.datetime | None) -> None:
+def _record_end(ctx: WorkerContext, conn: Connection | None, job: lifecycle.StartedJob, *,
+                warnings: bool, result_json: str | None, now: dt.datetime | None) -> JobState:
     """Record a successful run on ``conn``, or on a fresh connection if that one broke.
 
     ``conn`` was idle while the handler ran, maybe for minutes: the database may have closed
     it meanwhile. The UPDATE is idempotent, so running it again on a new connection is safe.
     """
+    state = JobState.DONE_WARNINGS if warnings else JobState.DONE
     if conn is not None:
         try:
-            _finish(conn, job, state=state, result_json=result_json, now=now)
-            return
+            _record(job, lifecycle.finish, conn, job.id, warnings=warnings,
+                    result_json=result_json, now=now)
+            return state
         except DBAPIError as exc:
             if not exc.connection_invalidated:
                 raise
             logger.warning("job %s: the database connection broke during the run; recording "
                            "its end on a new one", job.id)
     with ctx.db.autocommit.connect() as own:
-        _finish(own, job, state=state, result_json=result_json, now=now)
+        _record(job, lifecycle.finish, own, job.id, warnings=warnings, result_json=result_json,
+                now=now)
+    return state
 
 
-def _finish(session: Any, job: jobs.StartedJob, *, state: str, now: dt.datetime | None,
-            result_json: str | None = None, error: str | None = None,
-            traceback: str | None = None, next_attempt_at: dt.datetime | None = None) -> None:
-    """Record the end of a run with one UPDATE."""
-    if error is not None and len(error) > ERROR_CHARS:
-        error = error[:ERROR_CHARS] + " … [cut]"
-    if traceback is not None and len(traceback) > TRACEBACK_CHARS:
-        traceback = traceback[:TRACEBACK_CHARS] + "\n… [cut]"
-    session.execute(_FINISH, dict(
-        job_id=job.id, state=state, finished_at=now or utcnow(), result_json=result_json,
-        error=error, traceback=traceback, next_attempt_at=next_attempt_at))
+def _record(job: lifecycle.StartedJob, move: Callable[..., Any], *args: Any,
+            **kwargs: Any) -> None:
+    """Record how a run ended with ``move``; a job that another process finished meanwhile
+    (it counted this run as abandoned and cancelled or re-ran the job) keeps that end, and one
+    deleted meanwhile (with its project) has no end to record."""
+    try:
+        move(*args, **kwargs)
+    except (JobStateError, NotFoundError) as exc:
+        logger.warning("job %s: the end of this run is not recorded: %s", job.id, exc)
 
 
 def _error_text(exc: BaseException, secrets: dict[str, str] | None = None) -> str:
@@ -376,7 +339,7 @@ def _traceback(exc: BaseException, secrets: dict[str, str] | None = None) -> str
     return format_user_traceback(exc, secrets)
 
 
-def _record_failure(ctx: WorkerContext, job: jobs.StartedJob, project: ProjectRuntime,
+def _record_failure(ctx: WorkerContext, job: lifecycle.StartedJob, project: ProjectRuntime,
                     exc: BaseException, delay: float | None,
                     now: dt.datetime | None) -> Outcome:
     """Fail the job, or put it back to pending for another try after ``delay`` seconds."""
@@ -396,10 +359,11 @@ def _record_failure(ctx: WorkerContext, job: jobs.StartedJob, project: ProjectRu
                 jobs.insert_log(session, job, cut_line(error, ctx.settings.log_line_max_chars),
                                 level="error", now=now)
             logger.info("job %s failed: %s", job.id, error)
-            _finish(session, job, state="failed", error=error, traceback=traceback, now=now)
-            return Outcome("failed", error=error)
-        _finish(session, job, state="pending", error=error, traceback=traceback, now=now,
-                next_attempt_at=now + dt.timedelta(seconds=delay))
+            _record(job, lifecycle.fail, session, job.id, error=error, traceback=traceback,
+                    now=now)
+            return Outcome(JobState.FAILED, error=error)
+        _record(job, lifecycle.postpone, session, job.id, delay=delay, error=error,
+                traceback=traceback, now=now)
     if ctx.wake_dispatcher is not None:
         ctx.wake_dispatcher()
-    return Outcome("pending", error=error)
+    return Outcome(JobState.PENDING, error=error)

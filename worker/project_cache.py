@@ -3,7 +3,7 @@ connection, limits), read once and kept until the project's version changes.
 
 Reading it all for every job cost several queries and a decryption per secret; a job now pays
 nothing: the statement that starts it also returns the project's ``updated_at`` (see
-:func:`connector.jobs.start` and :mod:`connector.store.versioning`), which :meth:`at_version`
+:func:`connector.lifecycle.start` and :mod:`connector.store.versioning`), which :meth:`at_version`
 compares with the cached one.
 """
 

@@ -21,6 +21,7 @@ import click
 from sqlalchemy import select
 
 from connector.errors import ConfigurationError, NotFoundError, SyncStudioError
+from connector.jobstate import JobState
 from connector.settings import Settings
 from connector.store.db import Database
 
@@ -266,5 +267,5 @@ def print_job(database: Database, job_id: int) -> None:
             click.echo(f"  {line.created_at:%H:%M:%S} {line.level.upper():8} {line.message}")
         if row.error:
             click.echo(f"  error: {row.error}")
-    if row.state == "failed":
+    if row.state == JobState.FAILED:
         sys.exit(1)

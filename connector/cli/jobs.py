@@ -34,7 +34,7 @@ def trigger() -> None:
 @one_line_errors
 def trigger_run(project_name: str, trigger_name: str, data: str | None) -> None:
     """Run a button or cron trigger now, in this process, and print its job and logs."""
-    from connector import jobs
+    from connector import jobs, lifecycle
     from worker.executor import WorkerContext, execute
 
     settings = load_settings()
@@ -54,9 +54,8 @@ def trigger_run(project_name: str, trigger_name: str, data: str | None) -> None:
         if trig.kind == "button":
             button_data = payload if payload is not None else trig.data
             args = [button_data] if button_data is not None else []
-        job = jobs.record_trigger_job(session, trig, args=args, user="cli")
-        job.state = "enqueued"  # it runs right here: a running dispatcher must not send it too
-        job_id = job.id
+        job_id = jobs.record_trigger_job(session, trig, args=args, user="cli").id
+        lifecycle.claim(session, [job_id])  # it runs right here: a dispatcher must not send it
     if settings.isolation:
         from worker.runtime.isolation import configure_sandboxes
 
@@ -141,11 +140,11 @@ def job() -> None:
 @one_line_errors
 def job_retry(job_id: int) -> None:
     """Queue failed job JOB_ID again (the poller's dispatcher sends it)."""
-    from connector import jobs
+    from connector import lifecycle
 
     settings = load_settings()
     with open_db(settings).session() as session:
-        jobs.retry(session, job_id)
+        lifecycle.retry(session, job_id)
     click.echo(f"job {job_id} queued again")
 
 
@@ -165,6 +164,7 @@ def logs(project_name: str | None, task_name: str | None, trigger_name: str | No
          level: str | None, status: str | None, since: str | None, until: str | None,
          limit: int) -> None:
     """Print execution logs, newest last, filtered like the dashboard's."""
+    from connector.jobstate import SUCCEEDED, JobState
     from connector.store.models import Job, Log, Project, Task, Trigger
 
     query = select(Log, Project.name, Task.name, Trigger.trigger_name).outerjoin(
@@ -179,9 +179,9 @@ def logs(project_name: str | None, task_name: str | None, trigger_name: str | No
     if level:
         query = query.where(Log.level == level)
     if status == "fail":
-        query = query.where(Job.state == "failed")
+        query = query.where(Job.state == JobState.FAILED)
     elif status == "success":
-        query = query.where(Job.state.in_(("done", "done_warnings")))
+        query = query.where(Job.state.in_(SUCCEEDED))
     for option, value, compare in (("--since", since, Job.started_at.__ge__),
                                    ("--until", until, Job.started_at.__lt__)):
         if value:

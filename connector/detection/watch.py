@@ -22,6 +22,7 @@ from connector.detection import auditlog, changes, lease, snapshots, sources, ti
 from connector.detection import domain as dom
 from connector.detection import rules as rl
 from connector.detection.cursor import CursorState, format_odoo, minus, parse_odoo
+from connector.jobstate import UNFINISHED, JobState
 from connector.odoo import OdooClient
 from connector.store.db import Database
 from connector.store.models import Job, Trigger
@@ -404,11 +405,14 @@ class ModelWatch:
         """(ids, try number) of failed timed jobs to fire again; forgets finished jobs."""
         again: list[tuple[list[int], int]] = []
         keep: dict[str, Any] = {}
+        known = [int(job_id) for job_id in entry["jobs"]]
+        states = dict(session.execute(select(Job.id, Job.state).where(Job.id.in_(known))).all()
+                      ) if known else {}
         for job_id, (ids, tries) in entry["jobs"].items():
-            job_state = session.scalar(select(Job.state).where(Job.id == int(job_id)))
-            if job_state == "failed" and tries < self.opts.timed_retries:
+            job_state = states.get(int(job_id))
+            if job_state == JobState.FAILED and tries < self.opts.timed_retries:
                 again.append((ids, tries + 1))
-            elif job_state in ("pending", "enqueued", "started"):
+            elif job_state in UNFINISHED:
                 keep[job_id] = [ids, tries]
         entry["jobs"] = keep
         return again

@@ -27,6 +27,8 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.orm.base import NEVER_SET, NO_VALUE
 
+from connector.jobstate import FINISHED, JobState
+
 # Named constraints keep Alembic migrations identical on SQLite and PostgreSQL.
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -234,8 +236,8 @@ class Trigger(Base):
         return json.loads(self.data_json) if self.data_json else None
 
 
-JOB_STATES = ("pending", "enqueued", "started", "done", "done_warnings", "failed")
-FINISHED_STATES = ("done", "done_warnings", "failed")
+JOB_STATES: tuple[str, ...] = tuple(state.value for state in JobState)
+FINISHED_STATES: tuple[str, ...] = tuple(state.value for state in FINISHED)
 
 
 class Job(Base):
@@ -274,7 +276,7 @@ class Job(Base):
     args_json: Mapped[str] = mapped_column(Text, default="[]")
     kwargs_json: Mapped[str] = mapped_column(Text, default="{}")
     description: Mapped[str | None] = mapped_column(String(500), default=None)
-    state: Mapped[str] = mapped_column(String(20), default="pending")
+    state: Mapped[str] = mapped_column(String(20), default=JobState.PENDING.value)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     max_retries: Mapped[int | None] = mapped_column(Integer, default=None)
     priority: Mapped[int] = mapped_column(Integer, default=10)

@@ -9,19 +9,13 @@ from typing import Any
 import pytest
 
 from connector.odoo import OdooClient, make_client
+from connector.simulator.testing import simulator_fixture
 
 PROTOCOLS = ["jsonrpc", "xmlrpc"]
 
 
-@pytest.fixture(scope="module")
-def sim() -> Iterator[Any]:
-    """An Odoo simulator for the test module (admin/admin, uid 2)."""
-    from connector.simulator import OdooSimulator
-
-    simulator = OdooSimulator(database="odootest", demo=True)
-    simulator.start(host="127.0.0.1", port=0)
-    yield simulator
-    simulator.stop()
+#: An Odoo simulator for the test module (admin/admin, uid 2).
+sim = simulator_fixture(scope="module", name="sim")
 
 
 @pytest.fixture(params=PROTOCOLS)

@@ -112,6 +112,7 @@ def export_all(db):
 
 @examples(max_examples=25, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
+@pytest.mark.slow
 @given(data=projects())
 def test_export_import_export_gives_the_same_file(settings, data):
     from connector.store.db import Database

@@ -10,7 +10,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -20,16 +19,9 @@ from connector.connections import ClientPool
 from connector.detection.poller import Poller
 from connector.odoo import make_client
 from connector.projects import ProjectImporter
+from connector.simulator.testing import simulator_fixture
 from connector.store.crypto import SecretBox
 from connector.store.models import Job, Trigger
-
-
-def simulator_class() -> Any:
-    try:
-        from connector.simulator import OdooSimulator
-    except ImportError:  # the package export may still be landing
-        from connector.simulator.simulator import OdooSimulator
-    return OdooSimulator
 
 
 class Odoo:
@@ -64,22 +56,10 @@ class FakeClock:
         self.value += dt.timedelta(seconds=seconds)
 
 
-@pytest.fixture
-def sim() -> Iterator[Any]:
-    """A simulator of this test alone (tests move its clock and take it down)."""
-    simulator = simulator_class()(database="odootest", demo=True)
-    simulator.start(host="127.0.0.1", port=0)
-    yield simulator
-    simulator.stop()
-
-
-@pytest.fixture
-def audit_sim() -> Iterator[Any]:
-    """A simulator with the OCA auditlog models installed."""
-    simulator = simulator_class()(database="odootest", demo=True, auditlog=True)
-    simulator.start(host="127.0.0.1", port=0)
-    yield simulator
-    simulator.stop()
+#: A simulator of this test alone (tests move its clock and take it down).
+sim = simulator_fixture(scope="function", name="sim")
+#: A simulator with the OCA auditlog models installed.
+audit_sim = simulator_fixture(scope="function", name="audit_sim", auditlog=True)
 
 
 @pytest.fixture

@@ -14,7 +14,15 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
+from sqlalchemy import select
+
+from connector.store.models import PollCursor
 from tests.detection.conftest import ids_of, import_triggers, sim_odoo
+from tests.support import wait_until
+
+#: Long-running: left out of the fast subset (-m "not slow").
+pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[2]
 PARTNER = "res.partner"
@@ -26,6 +34,13 @@ def start_runner(settings) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "tests.detection.poller_runner", "crash"],
                             cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
+
+
+def baseline_taken(db) -> bool:
+    """Whether the poller has taken its baseline (its cursor is ready)."""
+    with db.session() as session:
+        state = session.scalar(select(PollCursor.state_json))
+    return bool(state) and '"ready": true' in state
 
 
 def test_sigkill_at_random_points_loses_and_doubles_nothing(settings, sqlite_db, sim):
@@ -55,16 +70,7 @@ def test_sigkill_at_random_points_loses_and_doubles_nothing(settings, sqlite_db,
     written: list[int] = []
     try:
         # Let the first runner take its baseline before anything changes.
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            with sqlite_db.session() as session:
-                from sqlalchemy import select
-
-                from connector.store.models import PollCursor
-                state = session.scalar(select(PollCursor.state_json))
-            if state and '"ready": true' in state:
-                break
-            time.sleep(0.1)
+        wait_until(lambda: baseline_taken(sqlite_db), 30, "the first runner's baseline")
         thread = threading.Thread(target=killer, daemon=True)
         thread.start()
         todo = list(existing)
@@ -75,11 +81,12 @@ def test_sigkill_at_random_points_loses_and_doubles_nothing(settings, sqlite_db,
             odoo.write(PARTNER, batch, {"email": f"step{step}@x"})
             written += batch
             time.sleep(0.05)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and min(
-                len(ids_of(sqlite_db, "ON_NEW")), len(ids_of(sqlite_db, "ON_EMAIL"))) < 1000:
-            time.sleep(0.2)
-        time.sleep(1.5)  # a few more cycles (and kills) after the last change
+        wait_until(lambda: min(len(ids_of(sqlite_db, "ON_NEW")),
+                               len(ids_of(sqlite_db, "ON_EMAIL"))) >= 1000, 60,
+                   "every change handed to a job", interval=0.2)
+        # A few more cycles (and kills) after the last change: nothing is handed over twice.
+        later = kills + 2
+        wait_until(lambda: kills >= later, 30, "two more kills", interval=0.1)
     finally:
         done.set()
         proc.send_signal(signal.SIGKILL)

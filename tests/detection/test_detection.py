@@ -7,10 +7,13 @@ Tests that use the ``odoo`` fixture need no simulator control and run against a 
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 import threading
 import time
+
+import pytest
 
 from connector.detection.watch import Options
 from tests.detection.conftest import (
@@ -21,6 +24,7 @@ from tests.detection.conftest import (
     recorded,
     sim_odoo,
 )
+from tests.support import wait_until
 
 PARTNER = "res.partner"
 
@@ -86,7 +90,14 @@ def test_create_then_edit_before_the_poller_looks_is_one_creation(settings, sqli
     poller = make_poller(settings, sqlite_db)
     poller.run_once()
     [pid] = odoo.create(PARTNER, [{"name": "fresh"}])
-    time.sleep(1.1)  # the edit gets a later write_date than the creation
+    # The edit gets a later write_date than the creation: the simulator's clock moves on a
+    # second; a real Odoo's clock is waited for.
+    if odoo.sim is not None:
+        ahead = dt.timedelta(seconds=1.1)
+        odoo.sim.now = lambda: dt.datetime.now(dt.UTC).replace(tzinfo=None) + ahead
+    else:
+        second = int(time.time())
+        wait_until(lambda: time.time() >= second + 1.1, 3, "the next second on Odoo's clock")
     odoo.write(PARTNER, [pid], {"email": "edited@x"})
     poller.run_once()
     poller.run_once()
@@ -182,7 +193,7 @@ def test_deletion_and_old_values_from_auditlog(settings, sqlite_db, audit_sim):
 def test_timed_trigger_before_and_after_a_date(settings, sqlite_db, sim):
     import datetime as dt
 
-    from connector import jobs
+    from connector import lifecycle
     from connector.store.models import Job
 
     clock = FakeClock()
@@ -217,7 +228,8 @@ def test_timed_trigger_before_and_after_a_date(settings, sqlite_db, sim):
     assert ids_of(sqlite_db, "DAY_AFTER") == [pid, corp]
     with sqlite_db.session() as session:
         job = session.query(Job).order_by(Job.id.desc()).first()
-        jobs.fail(session, job, error="boom")
+        lifecycle.start(session, job.id)
+        lifecycle.fail(session, job.id, error="boom")
     run_at(midnight + dt.timedelta(days=1, minutes=3))
     assert ids_of(sqlite_db, "DAY_AFTER") == [pid, corp, pid, corp]
     run_at(midnight + dt.timedelta(days=3))
@@ -239,7 +251,8 @@ def test_idle_cost_is_one_call_per_model_whatever_the_trigger_count(settings, sq
     assert sim.calls == {(PARTNER, "search_read"): 5, ("mail.activity", "search_read"): 5}
 
 
-def test_odoo_down_10s_loses_nothing_and_logs_once(settings, sqlite_db, sim, caplog):
+@pytest.mark.slow
+def test_odoo_down_for_several_polls_loses_nothing_and_logs_once(settings, sqlite_db, sim, caplog):
     odoo = sim_odoo(sim)
     import_triggers(settings, sqlite_db, odoo, [
         {"trigger_name": "ON_ANY", "model": PARTNER, "condition": "create_or_write"}])
@@ -251,17 +264,16 @@ def test_odoo_down_10s_loses_nothing_and_logs_once(settings, sqlite_db, sim, cap
     thread.start()
     try:
         before = odoo.create(PARTNER, [{"name": "before"}])
-        time.sleep(0.5)
+        wait_until(lambda: ids_of(sqlite_db, "ON_ANY") == before, 10, "the creation's job")
         sim.set_down(True)
         during = sim.execute(PARTNER, "create", [{"name": f"during {i}"} for i in range(3)])
         sim.execute(PARTNER, "write", before, {"email": "changed while down"})
-        time.sleep(10)
+        # Down for several polls, each after a longer back-off (up to the 1 s cap).
+        wait_until(lambda: poller.failures >= 6, 30, "six failed polls", interval=0.1)
         assert poller.failures >= 3
         sim.set_down(False)
         after = odoo.create(PARTNER, [{"name": "after"}])
-        deadline = time.monotonic() + 10
-        while len(ids_of(sqlite_db, "ON_ANY")) < 6 and time.monotonic() < deadline:
-            time.sleep(0.1)
+        wait_until(lambda: len(ids_of(sqlite_db, "ON_ANY")) >= 6, 10, "the six jobs")
     finally:
         stop.set()
         thread.join(timeout=10)

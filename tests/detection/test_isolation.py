@@ -11,30 +11,25 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
-import pytest
 from sqlalchemy import select, update
 
 from connector.detection import health
+from connector.simulator.testing import simulator_fixture, start_simulator
 from connector.store.crypto import SecretBox
 from connector.store.models import OdooConnection, Trigger
 
-from .conftest import Odoo, import_triggers, make_poller, sim_odoo, simulator_class
+from .conftest import Odoo, import_triggers, make_poller, sim_odoo
 
 PARTNER = "res.partner"
 
 
-@pytest.fixture
-def sim_b() -> Any:
-    simulator = simulator_class()(database="odootest", demo=True)
-    simulator.start(host="127.0.0.1", port=0)
-    yield simulator
-    simulator.stop()
+#: A second Odoo, next to the ``sim`` fixture's.
+sim_b = simulator_fixture(scope="function", name="sim_b")
 
 
 def dead_url() -> str:
     """The URL of a simulator that was started and stopped (connection refused)."""
-    gone = simulator_class()(database="odootest", demo=False)
-    gone.start(host="127.0.0.1", port=0)
+    gone = start_simulator(demo=False)
     url = gone.url
     gone.stop()
     return url

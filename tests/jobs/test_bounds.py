@@ -104,6 +104,7 @@ def test_a_spreading_job_tree_stops_at_the_tree_bound_and_every_job_ends(ctx):
     assert any("SYNCSTUDIO_JOB_TREE_MAX_JOBS" in (e or "") for e in errors), errors
 
 
+@pytest.mark.slow
 def test_sub_jobs_nest_no_deeper_than_the_depth_bound(home, sqlite_db):
     settings = Settings.from_env({"SYNCSTUDIO_HOME": str(home)}, job_wall_seconds=20.0,
                                  job_max_depth=2, job_tree_max_jobs=1000)
@@ -192,6 +193,7 @@ tasks:
 """
 
 
+@pytest.mark.slow
 def test_one_projects_flood_does_not_starve_another(settings, db):
     """Project A has 2,000 due jobs, project B one, recorded after them: B's job is sent in
     the first dispatcher pass, and A never has more than the cap queued at once."""

@@ -160,6 +160,7 @@ def backend(request: pytest.FixtureRequest, home: Path) -> Iterator[tuple[Settin
 
 
 # --------------------------------------------------------------------------- retries
+@pytest.mark.slow
 def test_retryable_error_fails_after_the_fifth_try_on_schedule(backend):
     settings, db = backend
     [job_id] = record_jobs(db, "ALWAYS")
@@ -180,6 +181,7 @@ def test_retryable_error_fails_after_the_fifth_try_on_schedule(backend):
         assert delay - 0.01 <= waited <= delay + 3.0, (k, delay, waited)
 
 
+@pytest.mark.slow
 def test_retryable_error_then_success_is_done(backend):
     settings, db = backend
     [job_id] = record_jobs(db, "LUCKY")
@@ -191,6 +193,7 @@ def test_retryable_error_then_success_is_done(backend):
 
 
 # --------------------------------------------------------------------------- sub-jobs
+@pytest.mark.slow
 def test_identity_key_deduplicates_and_eta_is_respected(backend):
     settings, db = backend
     [parent_id] = record_jobs(db, "SPAWN")
@@ -261,6 +264,7 @@ def redis_pg(home: Path, redis_url: str, pg_url: str) -> Iterator[tuple[Settings
     db.dispose()
 
 
+@pytest.mark.slow
 def test_worker_killed_mid_job_is_requeued_and_completes(redis_pg, tmp_path):
     settings, db = redis_pg
     broker = make_broker(settings)
@@ -299,6 +303,7 @@ def test_worker_killed_mid_job_is_requeued_and_completes(redis_pg, tmp_path):
     assert [line.message for line in job_logs(db, job_id)] == ["run 1", "run 2"]
 
 
+@pytest.mark.slow
 def test_sandbox_process_dies_with_its_worker(redis_pg, tmp_path):
     """A task still running after its worker died would run concurrently with the re-queued
     copy of its job (and its wall-clock limit is enforced by the dead parent)."""
@@ -326,6 +331,7 @@ def test_sandbox_process_dies_with_its_worker(redis_pg, tmp_path):
         broker.close()
 
 
+@pytest.mark.slow
 def test_redis_flushed_with_100_queued_jobs_all_complete(redis_pg):
     settings, db = redis_pg
     # The reconciler is under test, not the sandbox: run the 100 handlers in the worker process
@@ -371,6 +377,7 @@ def test_in_process_restart_with_100_queued_jobs_all_complete(settings, sqlite_d
 
 
 # --------------------------------------------------------------------------- RabbitMQ
+@pytest.mark.slow
 def test_one_job_end_to_end_through_rabbitmq(home):
     settings = Settings.from_env({"SYNCSTUDIO_HOME": str(home)}, broker_url=require_rabbitmq(),
                                  retry_delays=DELAYS)

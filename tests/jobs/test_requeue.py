@@ -13,20 +13,20 @@ import datetime as dt
 import logging
 import socket
 import threading
-import time
 import uuid
 from collections.abc import Iterator
 
 import dramatiq
 import pytest
+from sqlalchemy import select
 
-from connector import jobs
+from connector import jobs, lifecycle
 from connector.settings import Settings
 from connector.store.db import Database
-from connector.store.models import Job, utcnow
-from tests.support import record_jobs, require_rabbitmq
+from connector.store.models import Job, Log, utcnow
+from tests.support import record_jobs, require_rabbitmq, wait_until
 from worker.actors import declare_actors
-from worker.broker import QUEUE, make_broker
+from worker.broker import QUEUE, make_broker, waiting_messages
 from worker.dispatch import Dispatcher, message_id
 from worker.executor import WorkerContext
 
@@ -153,21 +153,23 @@ def test_dispatch_loop_outlives_an_unreachable_broker(settings, db, project_id, 
                                                       caplog):
     [job_id] = record_jobs(db, "PRESS")
     with db.session() as session:  # enqueued long ago; its message is nowhere
-        jobs.claim(session, [job_id], utcnow() - dt.timedelta(hours=1))
+        lifecycle.claim(session, [job_id], utcnow() - dt.timedelta(hours=1))
     dead = dispatcher_on(settings, db, dead_redis_url)
     dead.requeue_after, dead.interval = 0.05, 0.01
     stop = threading.Event()
     loop = threading.Thread(target=dead.run, args=(stop,), daemon=True)
+    def asked() -> list[logging.LogRecord]:
+        return [r for r in caplog.records if r.getMessage().startswith("cannot ask the broker")]
+
     with caplog.at_level(logging.WARNING, logger="syncstudio.dispatch"):
         loop.start()
-        time.sleep(0.5)
+        wait_until(lambda: len(asked()) >= 2, 10, "two reconciler passes")
         alive = loop.is_alive()
         stop.set()
         dead.wake()
         loop.join(timeout=10)
     assert alive
-    asked = [r for r in caplog.records if r.getMessage().startswith("cannot ask the broker")]
-    assert len(asked) >= 2, caplog.text  # one per pass, each pass tries again
+    assert len(asked()) >= 2, caplog.text  # one per pass, each pass tries again
     assert "dispatch cycle failed" not in caplog.text
 
 
@@ -191,6 +193,13 @@ def counting_dispatcher(request, settings, db, project_id) -> Iterator[Dispatche
 def test_backlog_explains_the_wait_until_the_queue_is_empty(counting_dispatcher, db):
     job_ids = record_jobs(db, "PRESS", 2)
     assert counting_dispatcher.run_once() == 2
+    # RabbitMQ counts a message once its queue has taken it, a moment after the publish
+    # returned (publishes are not confirmed, and the queue answers a count before it handles
+    # the deliveries waiting in its mailbox). The dispatcher only asks about jobs enqueued
+    # ``requeue_after`` ago, long counted by then; this test moves the clock instead of
+    # waiting, so it waits for the count that real time would have given.
+    broker, queue = counting_dispatcher.actor.broker, counting_dispatcher.actor.queue_name
+    wait_until(lambda: waiting_messages(broker, queue) == 2, 10, "both messages counted")
     # Both messages wait in the queue: a backlog, not a loss.
     assert counting_dispatcher.requeue_lost(now=later()) == 0
     counting_dispatcher.actor.broker.flush(counting_dispatcher.actor.queue_name)
@@ -199,6 +208,60 @@ def test_backlog_explains_the_wait_until_the_queue_is_empty(counting_dispatcher,
     assert counting_dispatcher.requeue_lost(now=now) == 2
     assert enqueued_at(db, job_ids) == dict.fromkeys(job_ids, now)
     assert counting_dispatcher.requeue_lost(now=later(2)) == 0
+
+
+# --------------------------------------------------------------------------- held messages
+@pytest.mark.parametrize("first", ["held", "resent"])
+def test_a_message_held_by_a_busy_worker_and_sent_again_runs_the_job_once(settings, db,
+                                                                          project_id, first):
+    """A broker that can only count its queue cannot see the messages a worker has fetched
+    and not yet acknowledged (RabbitMQ's prefetch): once the queue is empty, the reconciler
+    takes such a message for lost and sends another while the first is still held. The job
+    then runs for one of the two messages only, whichever a worker gets to first."""
+    dispatcher = dispatcher_on(settings, db, "")  # the in-process broker: counts its queue only
+    queue = dispatcher.actor.broker.queues[QUEUE]
+    [job_id] = record_jobs(db, "PRESS")
+    assert dispatcher.run_once() == 1
+    held = queue.get_nowait()  # fetched by a worker busy with other jobs: the queue is empty
+    assert dispatcher.requeue_lost(now=later()) == 1  # re-sent while the broker still holds it
+    resent = queue.get_nowait()
+    sent_at = {name: dt.datetime.fromisoformat(dramatiq.Message.decode(raw).kwargs["sent_at"])
+               for name, raw in (("held", held), ("resent", resent))}
+    assert sent_at["resent"] > sent_at["held"]
+    second = "resent" if first == "held" else "held"
+    with db.autocommit.connect() as conn:
+        # One worker starts the job for the message it got first, and while that run goes on
+        # another worker gets the other message.
+        runs = [lifecycle.start(conn, job_id, sent_at=sent_at[first]),
+                lifecycle.start(conn, job_id, sent_at=sent_at[second])]
+    assert [run is not None for run in runs] == [first == "resent", first == "held"]
+    with db.session() as session:
+        assert session.get(Job, job_id).attempts == 1
+
+
+def test_the_stale_copy_of_a_message_is_dropped_by_the_worker(settings, db, project_id):
+    """Both messages of a job sent twice reach a real worker: the job runs once, for the
+    message of its latest send, and is done."""
+    dispatcher = dispatcher_on(settings, db, "")
+    broker = dispatcher.actor.broker
+    [job_id] = record_jobs(db, "PRESS")
+    assert dispatcher.run_once() == 1
+    held = broker.queues[QUEUE].get_nowait()
+    broker.queues[QUEUE].task_done()  # counted as delivered, as a worker's fetch is
+    assert dispatcher.requeue_lost(now=later()) == 1
+    broker.queues[QUEUE].put(held)  # given back, behind the new one, e.g. its worker stopped
+    worker = dramatiq.Worker(broker, worker_threads=1, worker_timeout=50)
+    worker.start()
+    try:
+        broker.join(QUEUE, timeout=30_000)
+        worker.join()
+    finally:
+        worker.stop()
+    with db.session() as session:
+        job = session.get(Job, job_id)
+        assert (job.state, job.attempts) == ("done", 1)
+        assert [line.message for line in session.scalars(
+            select(Log).where(Log.job_id == job_id))] == ["pressed"]
 
 
 # --------------------------------------------------------------------------- started jobs

@@ -6,7 +6,7 @@ import datetime as dt
 
 from sqlalchemy import func, select
 
-from connector import jobs
+from connector import jobs, lifecycle
 from connector.retention import prune
 from connector.store.models import Job, Log, Task
 
@@ -16,15 +16,17 @@ NOW = dt.datetime(2026, 11, 23, 12, 0, 0)
 def test_prune_removes_only_old_finished_jobs(db, project_id):
     with db.session() as session:
         tid = session.scalar(select(Task.id))
-        old_done = jobs.record_job(session, project_id=project_id, task_id=tid, function="a")
-        old_failed = jobs.record_job(session, project_id=project_id, task_id=tid, function="b")
-        recent = jobs.record_job(session, project_id=project_id, task_id=tid, function="c")
-        pending = jobs.record_job(session, project_id=project_id, task_id=tid, function="d")
-        child = jobs.record_job(session, project_id=project_id, task_id=tid, function="e",
+        old_done = lifecycle.record(session, project_id=project_id, task_id=tid, function="a")
+        old_failed = lifecycle.record(session, project_id=project_id, task_id=tid, function="b")
+        recent = lifecycle.record(session, project_id=project_id, task_id=tid, function="c")
+        pending = lifecycle.record(session, project_id=project_id, task_id=tid, function="d")
+        child = lifecycle.record(session, project_id=project_id, task_id=tid, function="e",
                                 parent_id=old_done.id)
-        jobs.finish(session, old_done, now=NOW - dt.timedelta(days=31))
-        jobs.fail(session, old_failed, error="x", now=NOW - dt.timedelta(days=40))
-        jobs.finish(session, recent, now=NOW - dt.timedelta(days=2))
+        for job in (old_done, old_failed, recent):
+            lifecycle.start(session, job.id)
+        lifecycle.finish(session, old_done.id, now=NOW - dt.timedelta(days=31))
+        lifecycle.fail(session, old_failed.id, error="x", now=NOW - dt.timedelta(days=40))
+        lifecycle.finish(session, recent.id, now=NOW - dt.timedelta(days=2))
         for job in (old_done, old_failed, recent, pending):
             jobs.add_log(session, job, "line")
         ids = {"recent": recent.id, "pending": pending.id, "child": child.id}

@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 from sqlalchemy import select
 
-from connector import jobs
+from connector import lifecycle
 from connector.store.models import Job, Trigger
 from worker.scheduler import Scheduler, next_run_after
 
@@ -62,9 +62,9 @@ def test_no_overlap_while_the_previous_job_runs(db, project_id):
     assert scheduler.run_once(later) == 0  # the first job has not finished
     with db.session() as session:
         job = session.get(Job, cron_jobs(db)[0].id)
-        jobs.start(session, job.id, later)
+        lifecycle.start(session, job.id, later)
         assert Scheduler(db).run_once(later) == 0  # started is not finished either
-        jobs.finish(session, job, now=later)
+        lifecycle.finish(session, job.id, now=later)
     assert scheduler.run_once(later) == 1
     assert len(cron_jobs(db)) == 2
 

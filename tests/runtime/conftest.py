@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from connector.simulator.testing import simulator_fixture
 from worker.runtime import run_handler
 
 
@@ -55,27 +56,8 @@ def run(fake_client: FakeClient):
     return runner
 
 
-def _simulator_available() -> bool:
-    try:
-        from connector.simulator import OdooSimulator  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-@pytest.fixture(scope="module")
-def simulator():
-    """A running Odoo simulator with demo data (skipped until the simulator exists)."""
-    if not _simulator_available():
-        pytest.skip("connector.simulator.OdooSimulator is not available yet")
-    from connector.simulator import OdooSimulator
-
-    sim = OdooSimulator(database="odootest", demo=True)
-    sim.start(port=0)
-    try:
-        yield sim
-    finally:
-        sim.stop()
+#: A running Odoo simulator with demo data for the test module.
+simulator = simulator_fixture(scope="module", name="simulator")
 
 
 @pytest.fixture

@@ -377,25 +377,18 @@ def test_gettz_is_no_file_oracle(settings, sqlite_db, odoo_sim, tmp_path):
 
 
 def test_bundled_odoo2odoo_demo_pushes_partners_through_the_facades(settings, sqlite_db,
-                                                                    odoo_sim):
-    from connector.simulator import OdooSimulator
-
-    remote = OdooSimulator(database="remote", demo=False)
-    remote.start(host="127.0.0.1", port=0)
-    try:
-        data = yaml.safe_load(project_text("odoo2odoo.yml", {
-            "ODOO_URL": odoo_sim.url, "ODOO_DB": odoo_sim.database,
-            "REMOTE_URL": remote.url, "REMOTE_DB": remote.database}))
-        data["name"] = f"Demo Odoo2odoo {uuid.uuid4().hex[:8]}"
-        data["tasks"].append({"name": "Developer's task", "code": textwrap.dedent("""
-            def handle_button():
-                return remote_call("res.partner", "create", [{"name": "Via facade"}])
-            """), "triggers": {"button": [{"trigger_name": "GO"}]}})
-        import_project(settings, sqlite_db, data, environ={
-            "SYNCSTUDIO_DEMO_ODOO_PASSWORD": "admin", "SYNCSTUDIO_DEMO_REMOTE_LOGIN": "admin",
-            "SYNCSTUDIO_DEMO_REMOTE_PASSWORD": "admin"})
-        outcome = run_trigger(settings, sqlite_db, data["name"], "GO")
-    finally:
-        remote.stop()
+                                                                    odoo_sim, remote_odoo):
+    data = yaml.safe_load(project_text("odoo2odoo.yml", {
+        "ODOO_URL": odoo_sim.url, "ODOO_DB": odoo_sim.database,
+        "REMOTE_URL": remote_odoo.url, "REMOTE_DB": remote_odoo.database}))
+    data["name"] = f"Demo Odoo2odoo {uuid.uuid4().hex[:8]}"
+    data["tasks"].append({"name": "Developer's task", "code": textwrap.dedent("""
+        def handle_button():
+            return remote_call("res.partner", "create", [{"name": "Via facade"}])
+        """), "triggers": {"button": [{"trigger_name": "GO"}]}})
+    import_project(settings, sqlite_db, data, environ={
+        "SYNCSTUDIO_DEMO_ODOO_PASSWORD": "admin", "SYNCSTUDIO_DEMO_REMOTE_LOGIN": "admin",
+        "SYNCSTUDIO_DEMO_REMOTE_PASSWORD": "admin"})
+    outcome = run_trigger(settings, sqlite_db, data["name"], "GO")
     assert outcome.state == "done", outcome.error
     assert isinstance(outcome.result, int) and outcome.result > 0

@@ -48,6 +48,7 @@ def test_result_and_logs_come_back() -> None:
     assert sent == [("peer", "data")]
 
 
+@pytest.mark.slow
 def test_infinite_loop_hits_the_cpu_limit() -> None:
     started = time.monotonic()
     with pytest.raises(SandboxLimitExceeded, match="CPU time limit of 1 s") as info:
@@ -56,6 +57,7 @@ def test_infinite_loop_hits_the_cpu_limit() -> None:
     assert time.monotonic() - started < 8
 
 
+@pytest.mark.slow
 def test_huge_power_is_stopped() -> None:
     with pytest.raises(SandboxLimitExceeded) as info:
         run("return 10 ** 10 ** 10")
@@ -80,12 +82,14 @@ def test_sleeping_task_hits_the_wall_clock_limit() -> None:
     assert time.monotonic() - started < 5
 
 
+@pytest.mark.slow
 def test_parent_keeps_working_after_limits() -> None:
     with pytest.raises(SandboxLimitExceeded):
         run("while True:\n    pass")
     assert run("return 1 + 1") == 2
 
 
+@pytest.mark.slow
 def test_logs_before_a_kill_are_kept() -> None:
     logs = []
     with pytest.raises(SandboxLimitExceeded):

@@ -11,6 +11,7 @@ import time
 
 import pytest
 
+from tests.support import wait_until
 from worker.runtime import SandboxError, SandboxLimitExceeded, UserError
 from worker.runtime.isolation import Limits
 from worker.runtime.pool import SandboxPool
@@ -60,6 +61,15 @@ def alive(pid: int) -> bool:
     return True
 
 
+def running(pid: int) -> bool:
+    """Whether ``pid`` still runs: a killed process its parent has not reaped yet does not."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
 def test_one_process_serves_consecutive_jobs(pool: SandboxPool) -> None:
     results = [run(pool, f"return {i} * 2") for i in range(5)]
     assert results == [0, 2, 4, 6, 8]
@@ -67,6 +77,7 @@ def test_one_process_serves_consecutive_jobs(pool: SandboxPool) -> None:
     assert len(pool.pids) == 1 and alive(pool.pids[0])
 
 
+@pytest.mark.slow
 def test_each_job_gets_its_own_cpu_and_memory_budget(pool: SandboxPool) -> None:
     # Three jobs busy for 0.6 s each: up to 1.8 s of CPU in one process, more than one job's
     # 1 s limit, which must therefore count from each job's start.
@@ -78,6 +89,7 @@ def test_each_job_gets_its_own_cpu_and_memory_budget(pool: SandboxPool) -> None:
     assert pool.started == 1
 
 
+@pytest.mark.slow
 def test_cpu_limit_replaces_the_process_and_the_next_job_works(pool: SandboxPool) -> None:
     run(pool, "return 1")
     (first,) = pool.pids
@@ -114,7 +126,7 @@ def test_a_process_that_died_while_idle_is_replaced(pool: SandboxPool) -> None:
     run(pool, "return 1")
     (first,) = pool.pids
     os.kill(first, signal.SIGKILL)
-    time.sleep(0.1)
+    wait_until(lambda: not running(first), 5, "the idle process to die")
     assert run(pool, "return 2") == 2
     assert pool.pids != [first] and pool.started == 2
 
@@ -174,6 +186,7 @@ def test_process_is_retired_after_max_jobs() -> None:
         assert not alive(seen[0][0]) and not alive(seen[3][0])
 
 
+@pytest.mark.slow
 def test_process_is_retired_when_its_memory_grows() -> None:
     # Every distinct task source stays in the compiled-code cache (by design): 4 MB of it per
     # job grows the process until the 10 MB threshold retires it.
@@ -234,15 +247,17 @@ def test_close_kills_every_process() -> None:
     assert len(pool.pids) == 2
     outcome: list[BaseException] = []
 
+    running = threading.Event()
+
     def sleeper() -> None:
         try:
-            run(pool, "time.sleep(30)")
+            run(pool, "log('sleeping')\ntime.sleep(30)", log=lambda message, level: running.set())
         except BaseException as exc:  # noqa: BLE001 - checked below
             outcome.append(exc)
 
     thread = threading.Thread(target=sleeper)
     thread.start()
-    time.sleep(0.3)  # let the sleeper's job start on one of the warm processes
+    wait_until(running.is_set, 5, "the sleeper's job to start on a warm process")
     pids = pool.pids
     assert len(pids) == 2
     pool.close()

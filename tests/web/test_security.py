@@ -82,6 +82,7 @@ nested = st.recursive(st.none() | st.integers() | st.text(max_size=5),
        body=st.binary(max_size=300).filter(lambda b: not _utf8(b)),
        chunked=st.booleans(), charset=st.sampled_from(["", "; charset=latin-1",
                                                        "; charset=utf-16", "; charset=bogus"]))
+@pytest.mark.slow
 def test_hostile_bodies_never_give_a_server_error(client, tokens, depth, inner, which,
                                                   header_size, body, chunked, charset):
     import json
@@ -138,6 +139,7 @@ def busy_server(app, settings) -> Iterator[tuple[str, str]]:
     thread.join(timeout=10)
 
 
+@pytest.mark.slow
 def test_health_and_dashboard_answer_while_every_handler_is_busy(busy_server):
     base, token = busy_server
     answers: list[int] = []

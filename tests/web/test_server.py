@@ -32,6 +32,7 @@ def get(url: str, data: bytes | None = None) -> tuple[int, bytes]:
         return exc.code, exc.read()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("processes", [1, 2])
 def test_web_serves_health_and_webhooks(app, settings, tokens, processes):
     port = free_port()
@@ -61,6 +62,7 @@ def test_web_serves_health_and_webhooks(app, settings, tokens, processes):
     assert server.returncode is not None
 
 
+@pytest.mark.slow
 def test_metrics_pool_the_counts_of_every_web_process(app, settings, tokens):
     from prometheus_client.parser import text_string_to_metric_families
 

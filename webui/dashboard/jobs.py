@@ -12,8 +12,8 @@ from flask import flash, redirect, render_template, request, session, url_for
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from connector import jobs as job_rules
-from connector.errors import NotFoundError
+from connector import lifecycle
+from connector.errors import JobStateError, NotFoundError
 from connector.store.models import JOB_STATES, Job, Log, Project, Task, Trigger
 from webui.auth import role_required
 from webui.dashboard import bp, database, get_or_404
@@ -202,8 +202,8 @@ def retry(job_id: int) -> Any:
                   "to run the handler again on the request as it was logged.", "error")
             return redirect(url_for("dashboard.job", job_id=job_id))
         try:
-            job_rules.retry(db_session, job_id)
-        except NotFoundError as exc:
+            lifecycle.retry(db_session, job_id)
+        except (NotFoundError, JobStateError) as exc:
             flash(str(exc), "error")
         else:
             flash(f"Job {job_id} queued again.", "info")

@@ -12,6 +12,7 @@ from typing import Any
 from flask import Response, abort, flash, render_template, request, url_for
 from sqlalchemy import func, select
 
+from connector.jobstate import SUCCEEDED, JobState
 from connector.store.models import LOG_LEVELS, Job, Log, Project, Task, Trigger
 from webui.auth import role_required
 from webui.dashboard import bp, database
@@ -21,7 +22,7 @@ LIMIT = 200  # lines per page (older pages are one click away)
 #: Characters of a log line shown on the logs page; a longer line links to the whole.
 FOLD = 500
 GROUPS = ("project", "task", "trigger", "level", "status")
-STATUS_OF = {"done": "success", "done_warnings": "success", "failed": "fail"}
+STATUS_OF: dict[str, str] = {**dict.fromkeys(SUCCEEDED, "success"), JobState.FAILED: "fail"}
 
 
 def _time(name: str) -> dt.datetime | None:
@@ -57,9 +58,9 @@ def _filtered(query: Any) -> tuple[Any, dict[str, Any]]:
     if chosen["level"] in LOG_LEVELS:
         query = query.where(Log.level == chosen["level"])
     if chosen["status"] == "fail":
-        query = query.where(Job.state == "failed")
+        query = query.where(Job.state == JobState.FAILED)
     elif chosen["status"] == "success":
-        query = query.where(Job.state.in_(("done", "done_warnings")))
+        query = query.where(Job.state.in_(SUCCEEDED))
     if chosen["since"]:
         query = query.where(Job.started_at >= chosen["since"])
     if chosen["until"]:

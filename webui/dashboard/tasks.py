@@ -13,7 +13,9 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql import ColumnElement
 
 from connector import jobs as job_rules
+from connector import lifecycle
 from connector.errors import CodeError
+from connector.jobstate import UNFINISHED, JobState
 from connector.schema import DELAY_UNITS, INTERVAL_UNITS, WEBHOOK_TYPES, WHEN
 from connector.store.models import DB_CONDITIONS, Job, Project, Task, Trigger, utcnow
 from webui.auth import has_role, role_required
@@ -66,15 +68,15 @@ def release_jobs(session: Session, of: ColumnElement[bool], what: str) -> str | 
     now, started_after = utcnow(), current_app.config["SETTINGS"].started_after
     rows = session.execute(select(Job, Project.job_wall_seconds).join(
         Project, Project.id == Job.project_id).where(
-        of, Job.state.in_(("pending", "enqueued", "started")))).all()
+        of, Job.state.in_(UNFINISHED))).all()
     cancelled = [job for job, _ in rows]
     for job, wall in rows:
-        if job.state == "started" and not job_rules.run_abandoned(
+        if job.state == JobState.STARTED and not job_rules.run_abandoned(
                 job.started_at, now, started_after, wall):
             return f"{what} is running job #{job.id}; delete it once the job has finished."
     for job in cancelled:
-        job_rules.fail(session, job, error=f"cancelled: {what} was deleted by "
-                                           f"{current_user.login}")
+        lifecycle.cancel(session, job.id, reason=f"cancelled: {what} was deleted by "
+                                                 f"{current_user.login}")
     session.flush()  # before the delete, while the job rows still name it
     return None
 
