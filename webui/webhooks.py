@@ -170,7 +170,7 @@ def _find_trigger(conn: Any, token: str) -> _Hook | None:
                  bool(html_pages))
 
 
-def _make_response(kind: str, result: Any) -> Response:
+def make_response(kind: str, result: Any) -> Response:
     """Turn a handler's return value into a response.
 
     ``data``, ``(data, status)``, ``(data, headers)`` or ``(data, status, headers)``; a JSON
@@ -230,7 +230,8 @@ def relay(token: str) -> Any:
     return webhook_headers(response, html_pages=bool(hook and hook.html_pages))
 
 
-def _run_handler(ctx: Any, job: Any, project: Any, built: HttpRequest) -> Any:
+def run_handler(ctx: Any, job: Any, project: Any, built: HttpRequest) -> Any:
+    """Run ``handle_webhook`` of the started ``job`` on ``built``; returns its outcome."""
     from worker.executor import run_started
 
     # No connection held while the handler runs: twenty slow handlers must not drain the
@@ -302,7 +303,7 @@ def _start(ctx: Any, conn: Any, hook: _Hook, built: HttpRequest, handlers: Handl
     write_log(ctx, conn, job, project, f"{request.method} {request.path} from "
               f"{built.remote_addr}: {logged_body(built)[:LOGGED_BODY]}", type="data_in")
     request._syncstudio_submitted = True  # type: ignore[attr-defined]
-    future = handlers.submit(_run_handler, ctx, job, project, built)
+    future = handlers.submit(run_handler, ctx, job, project, built)
     conn.close()  # given back to the pool while the handler runs; reopened for the answer
     try:
         outcome = future.result(timeout=handlers.timeout)
@@ -316,7 +317,7 @@ def _start(ctx: Any, conn: Any, hook: _Hook, built: HttpRequest, handlers: Handl
         _log_out(ctx, job, project, f"500: handler failed: {short}")
         return _error(500, f"the webhook handler failed (job {job.id}): {short}")
     try:
-        response = _make_response(hook.webhook_type, outcome.result)
+        response = make_response(hook.webhook_type, outcome.result)
     except (TypeError, ValueError) as exc:
         _log_out(ctx, job, project, f"500: cannot send the handler's return value: {exc}")
         return _error(500, "the webhook handler returned a value that cannot be sent: "

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
-
 NOT_MERGED = "issue 13: attachment.public_url() / _public_url() not merged yet"
 
 MAKE = """

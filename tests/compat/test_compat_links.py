@@ -4,8 +4,6 @@ systems. Every test uses a relation of its own (the project, and so its links, i
 
 from __future__ import annotations
 
-import pytest
-
 LINKS_NOT_MERGED = "issue 13: link operations with recordset semantics not merged yet"
 
 

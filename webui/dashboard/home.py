@@ -17,6 +17,7 @@ from flask import render_template
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from connector.jobstate import JobState
 from connector.store.models import (
     JOB_STATES,
     Job,
@@ -39,8 +40,9 @@ LATENCY_WINDOW = dt.timedelta(hours=1)
 RATE_WINDOW = 5  # minutes of RPC calls averaged into "calls per minute"
 #: Without a poller cycle for this long a connection's figures are called stale.
 STALE = dt.timedelta(minutes=3)
-STATE_COLOURS = {"done": "#3a9d5d", "done_warnings": "#e0a526", "failed": "#d64545",
-                 "pending": "#a68ad6", "enqueued": "#6c9be0", "started": "#3f7fd9"}
+STATE_COLOURS: dict[str, str] = {JobState.DONE: "#3a9d5d", JobState.DONE_WARNINGS: "#e0a526",
+                 JobState.FAILED: "#d64545", JobState.PENDING: "#a68ad6",
+                 JobState.ENQUEUED: "#6c9be0", JobState.STARTED: "#3f7fd9"}
 
 
 @dataclasses.dataclass
@@ -142,7 +144,7 @@ def _jobs_by_hour(session: Session, now: dt.datetime
             .group_by(hour, Job.state, Job.project_id)):
         key = (str(label), state)
         counts[key] = counts.get(key, 0) + int(count)
-        if state == "failed":
+        if state == JobState.FAILED:
             failed[project_id] = failed.get(project_id, 0) + int(count)
     bars, totals = [], dict.fromkeys(JOB_STATES, 0)
     for step in range(HOURS):
@@ -169,9 +171,9 @@ def index() -> Any:
             .outerjoin(Project, Job.project_id == Project.id)
             .outerjoin(Task, Job.task_id == Task.id)
             .outerjoin(Trigger, Job.trigger_id == Trigger.id)
-            .where(Job.state == "failed").order_by(Job.id.desc()).limit(FAILURES)).all()
+            .where(Job.state == JobState.FAILED).order_by(Job.id.desc()).limit(FAILURES)).all()
         due = session.scalar(select(func.min(func.coalesce(Job.next_attempt_at, Job.created_at)))
-                             .where(Job.state == "pending", (Job.next_attempt_at.is_(None))
+                             .where(Job.state == JobState.PENDING, (Job.next_attempt_at.is_(None))
                                     | (Job.next_attempt_at <= now)))
         projects = session.execute(select(Project.id, Project.name, Project.active)
                                    .order_by(Project.name)).all()

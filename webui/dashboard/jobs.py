@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from connector import lifecycle
 from connector.errors import JobStateError, NotFoundError
+from connector.jobstate import UNFINISHED, JobState
 from connector.store.models import JOB_STATES, Job, Log, Project, Task, Trigger
 from webui.auth import role_required
 from webui.dashboard import bp, database, get_or_404
@@ -24,7 +25,6 @@ MAX_PAGE = 200
 CHILDREN = 100  # sub-jobs listed on a job's page
 #: The notice the Run-now action flashes; the job page shows it only while the job runs.
 QUEUED_NOTICE = "this page follows it"
-UNFINISHED = ("pending", "enqueued", "started")
 
 
 def names(session: Session) -> dict[str, Any]:
@@ -66,7 +66,8 @@ def job_names(jobs: Iterable[Job]) -> dict[str, dict[int, str]]:
 def can_retry(job: Job) -> bool:
     """Whether Retry can work: a failed job whose task still exists, not a webhook's (its
     request was never stored; Replay runs a webhook job again instead)."""
-    return job.state == "failed" and job.function != "handle_webhook" and job.task_id is not None
+    return (job.state == JobState.FAILED and job.function != "handle_webhook"
+            and job.task_id is not None)
 
 
 def can_replay(job: Job) -> bool:

@@ -16,7 +16,8 @@ from flask import current_app, flash, redirect, url_for
 from flask_login import current_user
 from sqlalchemy import select, update
 
-from connector import jobs as job_rules
+from connector import lifecycle
+from connector.jobstate import UNFINISHED, JobState
 from connector.store.models import Job, Log, Project, Task, Trigger
 from webui import webhooks
 from webui.auth import role_required
@@ -66,7 +67,7 @@ def _source(job_id: int) -> tuple[Job, Trigger, Project, str]:
         job = get_or_404(session, Job, job_id)
         if job.function != "handle_webhook":
             raise ReplayError("only webhook jobs are replayed; Retry runs the others again")
-        if job.state in ("pending", "enqueued", "started"):
+        if job.state in UNFINISHED:
             raise ReplayError("it has not ended yet")
         trigger = session.get(Trigger, job.trigger_id) if job.trigger_id else None
         if trigger is None or trigger.kind != "webhook":
@@ -101,7 +102,7 @@ def replay(job_id: int) -> Any:
         return redirect(url_for("dashboard.job", job_id=job_id))
     try:
         with ctx.db.autocommit.connect() as conn:
-            job = job_rules.begin_job(conn, project_id=original.project_id,
+            job = lifecycle.begin(conn, project_id=original.project_id,
                                       task_id=trigger.task_id, trigger_id=trigger.id,
                                       function="handle_webhook",
                                       user=f"{current_user.login} (replay)")
@@ -112,7 +113,7 @@ def replay(job_id: int) -> Any:
             write_log(ctx, conn, job, project, message, type="data_in")
             write_log(ctx, conn, job, project, f"{REPLAY_OF}{job_id} by {current_user.login}: "
                       "the response is shown on the dashboard and sent nowhere")
-        future = handlers.submit(webhooks._run_handler, ctx, job, project, built)
+        future = handlers.submit(webhooks.run_handler, ctx, job, project, built)
     except BaseException:
         handlers.release()
         raise
@@ -121,11 +122,11 @@ def replay(job_id: int) -> Any:
     except FutureTimeout:
         answer = f"504: the handler did not answer within {handlers.timeout:g} s"
     else:
-        if outcome.state == "failed":
+        if outcome.state == JobState.FAILED:
             answer = f"500: handler failed: {(outcome.error or 'error').splitlines()[0][:200]}"
         else:
             try:
-                response = webhooks._make_response(trigger.webhook_type or "json", outcome.result)
+                response = webhooks.make_response(trigger.webhook_type or "json", outcome.result)
             except (TypeError, ValueError) as exc:
                 answer = f"500: cannot send the handler's return value: {exc}"
             else:
