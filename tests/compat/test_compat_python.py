@@ -33,6 +33,8 @@ VALUES = [
     ("d = {'a': 1, 'b': 2}\nd.update(c=3)\nd.pop('a')\nreturn sorted(d.items())",
      [["b", 2], ["c", 3]]),
     ("merged = {**{'a': 1}, **{'a': 2, 'b': 3}}\nreturn merged", {"a": 2, "b": 3}),
+    ("pairs = dict(zip(['a', 'b'], [1, 2]))\nreturn dict(pairs, c=3), dict.fromkeys('xy', 0)",
+     [{"a": 1, "b": 2, "c": 3}, {"x": 0, "y": 0}]),
     ("return sorted(set([1, 2, 3]) - {2} | {5}), sorted({1, 2} & {2, 3}), {1} ^ {2} == {1, 2}",
      [[1, 3, 5], [2], True]),
     ("return sorted(frozenset('aab')), tuple([1, 2]) + (3,), list('ab') * 2",

@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from connector import jobs as job_rules
+from connector import lifecycle
 from connector.projects import ProjectImporter, parse
 from connector.store.crypto import SecretBox
 from connector.store.models import Job, Log, Task, Trigger
@@ -90,9 +91,10 @@ def test_sub_jobs_are_shown_under_their_parent(dev, ids, sqlite_db):
         trigger = session.get(Trigger, ids["SETUP"])
         root = job_rules.record_trigger_job(session, trigger)
         other = job_rules.record_trigger_job(session, trigger)
-        child = job_rules.record_job(session, project_id=root.project_id, task_id=root.task_id,
-                                     trigger_id=root.trigger_id, function="step",
-                                     parent_id=root.id, root_id=root.id, depth=1)
+        child = lifecycle.record(session, project_id=root.project_id, task_id=root.task_id,
+                                  trigger_id=root.trigger_id, function="step",
+                                  parent_id=root.id, root_id=root.id, depth=1)
+        assert child is not None
         ids_ = (root.id, other.id, child.id)
     page = text(dev.get("/dashboard/jobs"))
     order = [int(part.split('"')[0]) for part in page.split('data-job="')[1:]]

@@ -22,6 +22,7 @@ from connector.store.models import (
     OdooConnection,
     Project,
     ProjectParam,
+    ProjectText,
     Task,
     Trigger,
 )
@@ -54,12 +55,14 @@ def samples(app: Flask, sqlite_db, project_id) -> dict[str, Any]:
         conn = OdooConnection(name="nowhere", url="http://127.0.0.1:9", database="db",
                               login="x", timeout=2.0)
         session.add(conn)
+        text = ProjectText(project_id=project_id, key="GREETING", value="Hello,\nworld")
+        session.add(text)
         session.flush()
         return {
             "project_id": project_id, "task_id": setup.task_id, "trigger_id": setup.id,
             "job_id": job.id, "connection_id": conn.id,
             "log_id": session.scalars(select(Log.id)).first(),
-            "param_id": session.scalars(select(ProjectParam.id)).first(),
+            "param_id": session.scalars(select(ProjectParam.id)).first(), "text_id": text.id,
             "layer": "common", "kind": "tasks", "key": doomed.id, "token": hook.token,
             "filename": "style.css",
         }

@@ -14,7 +14,7 @@ import hashlib
 from typing import Any
 
 from flask import Response, abort, current_app, flash, redirect, render_template, request, url_for
-from flask_login import current_user, login_required
+from flask_login import current_user
 from sqlalchemy import func, select
 
 from connector.errors import CodeError, OdooError, ProjectFileError
@@ -190,7 +190,7 @@ def import_apply() -> Any:
 
 
 @bp.get("/projects/<int:project_id>/export")
-@login_required
+@role_required("user")
 def export(project_id: int) -> Any:
     """The project as a YAML file (secret names only; protected code for Managers only)."""
     with database().session() as session:

@@ -17,7 +17,7 @@ from flask import (
     request,
     url_for,
 )
-from flask_login import current_user, login_required
+from flask_login import current_user
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -83,7 +83,7 @@ def render_trigger(trigger_id: int, *, status: int = 200,
 
 
 @bp.get("/projects/<int:project_id>/odoo/fields")
-@login_required
+@role_required("user")
 def odoo_fields(project_id: int) -> Any:
     """The fields of ``?model=`` in the project's Odoo, for the pickers (JSON; ``error`` says
     why there are none)."""
