@@ -189,10 +189,10 @@ def make_response(kind: str, result: Any) -> Response:
     typed = any(str(key).lower() == "content-type" for key, _value in header_items)
     if result is None:
         response = Response(b"", status=status)
-    elif isinstance(result, dict | list) or (kind == "json" and not typed):
-        response = Response(json.dumps(result), status=status, mimetype="application/json")
     elif isinstance(result, bytes):
         response = Response(result, status=status, mimetype="application/octet-stream")
+    elif isinstance(result, dict | list) or (kind == "json" and not typed):
+        response = Response(json.dumps(result), status=status, mimetype="application/json")
     else:
         response = Response(str(result), status=status, mimetype="text/plain")
     for key, value in header_items:

@@ -94,14 +94,12 @@ def test_python_snippet(compat, body, expected):
     assert compat.value(body) == expected
 
 
-AUGMENTED_ITEMS = "bug (not in issue 13's list): the sandbox refuses augmented assignment of " \
-    "items and slices (d[k] += 1) at save time, a very common idiom in Odoo code"
-
-
-@pytest.mark.xfail(strict=True, reason=AUGMENTED_ITEMS)
 @pytest.mark.parametrize("body", [
     "totals = {'a': 0}\nfor amount in [1, 2]:\n    totals['a'] += amount\nreturn totals['a']",
     "counter = [0]\ndef bump():\n    counter[0] += 1\nbump()\nbump()\nreturn counter[0] + 1",
+    "rows = [[1], [2]]\ncalls = []\ndef pick():\n    calls.append(1)\n    return 0\n"
+    "rows[pick()] += [2]\nreturn rows[0][1] + len(calls)",
+    "text = ['a', 'b', 'c']\ntext[1:] += ['d']\nreturn len(text) - 1",
 ])
 def test_augmented_assignment_of_items(compat, body):
     assert compat.value(body) == 3

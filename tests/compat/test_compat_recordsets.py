@@ -168,6 +168,15 @@ def test_assigning_a_field_is_refused_with_a_hint(compat):
     assert "write" in run.error
 
 
+def test_augmented_assignment_of_a_record_item_is_refused_with_a_hint(compat):
+    """``d[k] += v`` works on containers; on a record it meets the write guard of ``d[k] = v``."""
+    run = compat.button("def handle_button():\n"
+                        "    partner = env['res.partner'].browse(14)\n"
+                        "    partner['name'] += ' (copy)'\n")
+    assert run.state == "failed"
+    assert "write" in run.error
+
+
 def test_model_methods_are_called_over_rpc(compat):
     """An attribute that is not a field calls the model's method: Odoo's answer comes back."""
     run = compat.button("def handle_button():\n"

@@ -111,11 +111,6 @@ def test_return_shapes(compat, expression, status, body, mimetype):
         assert response.mimetype == mimetype
 
 
-BYTES_BUG = "bug: a JSON webhook whose handler returns bytes without a Content-Type answers " \
-    "500 (json.dumps of bytes); docs/triggers.md says the bytes are sent as they are"
-
-
-@pytest.mark.xfail(strict=True, reason=BYTES_BUG)
 def test_bytes_from_a_json_webhook(compat):
     response = compat.webhook("def handle_webhook(httprequest):\n    return b'\\x00\\x01'\n",
                               json={"x": 1})

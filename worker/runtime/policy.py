@@ -31,7 +31,11 @@ from collections.abc import Iterable
 from typing import Any
 
 from RestrictedPython import compile_restricted_exec
-from RestrictedPython.transformer import INSPECT_ATTRIBUTES, RestrictingNodeTransformer
+from RestrictedPython.transformer import (
+    INSPECT_ATTRIBUTES,
+    IOPERATOR_TO_STR,
+    RestrictingNodeTransformer,
+)
 
 from connector.errors import CodeError
 from connector.settings import Settings
@@ -130,6 +134,36 @@ class SandboxTransformer(RestrictingNodeTransformer):
         else:
             self._check_import(node, node.module or "", [alias.name for alias in node.names])
         return super().visit_ImportFrom(node)
+
+    def visit_AugAssign(self, node: ast.AugAssign) -> Any:
+        # ``totals[key] += amount`` is everyday Odoo code, which RestrictedPython refuses. It
+        # becomes a read through ``_getitem_`` and a write through ``_write_`` (the guards of a
+        # plain read and assignment), with the container and the key evaluated once.
+        target = node.target
+        if not isinstance(target, ast.Subscript) or (
+                isinstance(target.slice, ast.Tuple)
+                and any(isinstance(elt, ast.Slice) for elt in target.slice.elts)):
+            return super().visit_AugAssign(node)
+        key: ast.expr = target.slice
+        if isinstance(key, ast.Slice):
+            key = ast.Call(ast.Name("slice", ast.Load()), [
+                part or ast.Constant(None) for part in (key.lower, key.upper, key.step)], [])
+        container, index = self.gen_tmp_name(), self.gen_tmp_name()
+        read = ast.Call(ast.Name("_getitem_", ast.Load()),
+                        [ast.Name(container, ast.Load()), ast.Name(index, ast.Load())], [])
+        update = ast.Call(ast.Name("_inplacevar_", ast.Load()), [
+            ast.Constant(IOPERATOR_TO_STR[type(node.op)]), read, self.visit(node.value)], [])
+        statements: list[ast.stmt] = [
+            ast.Assign([ast.Name(container, ast.Store())], self.visit(target.value)),
+            ast.Assign([ast.Name(index, ast.Store())], self.visit(key)),
+            ast.Assign([ast.Subscript(ast.Call(ast.Name("_write_", ast.Load()),
+                                               [ast.Name(container, ast.Load())], []),
+                                      ast.Name(index, ast.Load()), ast.Store())], update),
+        ]
+        for statement in statements:
+            ast.copy_location(statement, node)
+            ast.fix_missing_locations(statement)
+        return statements
 
     def visit_Attribute(self, node: ast.Attribute) -> Any:
         # Private spellings the original module documents for public methods compile to the
