@@ -104,6 +104,13 @@ def _models(env: Env) -> None:
     env["ir.model.fields"]._create(rows)
 
 
+#: External ids of the base records, with the ids a fresh Odoo 17 database gives them.
+XML_IDS = [(2, "main_company", "res.company", 1), (3, "main_partner", "res.partner", 1),
+           (4, "user_root", "res.users", 1), (2517, "partner_root", "res.partner", 2),
+           (2518, "partner_admin", "res.partner", 3), (2519, "public_partner", "res.partner", 4),
+           (2718, "user_admin", "res.users", 2), (2721, "public_user", "res.users", 4)]
+
+
 def _base(env: Env, demo: bool) -> None:
     _at(env, "res.lang", 1, {"name": "English (US)", "code": "en_US", "iso_code": "en",
                              "url_code": "en", "active": True})
@@ -132,6 +139,9 @@ def _base(env: Env, demo: bool) -> None:
         _at(env, "res.users", uid, {"login": login, "partner_id": partner_id,
                                     "active": active, "share": login == "public"})
     partners._write([2, 3], {"partner_share": False})
+    for rid, name, model, res_id in XML_IDS:
+        _at(env, "ir.model.data", rid, {"module": "base", "name": name, "model": model,
+                                        "res_id": res_id, "noupdate": True})
 
 
 def _demo(env: Env) -> None:

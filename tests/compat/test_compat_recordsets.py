@@ -236,8 +236,7 @@ def test_binary_written_as_base64_text_is_stored(compat, odoo):
     assert odoo.read("ir.attachment", attachment, ["datas"])["datas"] == "aGVsbG8="
 
 
-@pytest.mark.xfail(strict=True, reason="simulator gap: the built-in simulator has no "
-                   "ir.model.data, so env.ref fails against it (it reads ir.model.data of a "
-                   "real Odoo)")
 def test_env_ref(compat):
     assert compat.value("return env.ref('base.main_company').id") == 1
+    assert compat.value("return env.ref('base.user_admin').login") == "admin"
+    assert compat.value("return env.ref('base.no_such_id', raise_if_not_found=False)") is None
