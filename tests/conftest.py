@@ -118,7 +118,7 @@ def odoo_sim() -> Iterator[Any]:
     """A running Odoo simulator shared by the session (admin/admin on ``sim.database``)."""
     from connector.simulator import OdooSimulator
 
-    sim = OdooSimulator(database="odootest", demo=True)
+    sim = OdooSimulator(database="odootest", demo=True, login_cost=0)
     sim.start(host="127.0.0.1", port=0)
     yield sim
     sim.stop()

@@ -35,7 +35,7 @@ def own_sim():
     """A simulator of this test alone, since these tests take it down."""
     from connector.simulator import OdooSimulator
 
-    sim = OdooSimulator(database="odootest", demo=True)
+    sim = OdooSimulator(database="odootest", demo=True, login_cost=0)
     sim.start(host="127.0.0.1", port=0)
     yield sim
     sim.stop()

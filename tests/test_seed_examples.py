@@ -174,7 +174,7 @@ tasks:
 def remote_odoo():
     from connector.simulator import OdooSimulator
 
-    sim = OdooSimulator(database="remote", demo=False)
+    sim = OdooSimulator(database="remote", demo=False, login_cost=0)
     sim.start(host="127.0.0.1", port=0)
     yield sim
     sim.stop()

@@ -18,7 +18,7 @@ def sim() -> Iterator[Any]:
     """An Odoo simulator for the test module (admin/admin, uid 2)."""
     from connector.simulator import OdooSimulator
 
-    simulator = OdooSimulator(database="odootest", demo=True)
+    simulator = OdooSimulator(database="odootest", demo=True, login_cost=0)
     simulator.start(host="127.0.0.1", port=0)
     yield simulator
     simulator.stop()

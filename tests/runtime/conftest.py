@@ -70,7 +70,7 @@ def simulator():
         pytest.skip("connector.simulator.OdooSimulator is not available yet")
     from connector.simulator import OdooSimulator
 
-    sim = OdooSimulator(database="odootest", demo=True)
+    sim = OdooSimulator(database="odootest", demo=True, login_cost=0)
     sim.start(port=0)
     try:
         yield sim

@@ -380,7 +380,7 @@ def test_bundled_odoo2odoo_demo_pushes_partners_through_the_facades(settings, sq
                                                                     odoo_sim):
     from connector.simulator import OdooSimulator
 
-    remote = OdooSimulator(database="remote", demo=False)
+    remote = OdooSimulator(database="remote", demo=False, login_cost=0)
     remote.start(host="127.0.0.1", port=0)
     try:
         data = yaml.safe_load(project_text("odoo2odoo.yml", {
