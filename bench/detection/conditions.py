@@ -317,8 +317,10 @@ def _cold_start(sim: OdooSimulator, later: int,
             service = Service(settings, db)
             # A poller of its own, as in a deployment with separate poller and worker.
             service.poller.pool = ClientPool(SecretBox.from_settings(settings))
-            service.poller.run_once()
+            # In the order of `syncstudio run`: the worker first (it logs in meanwhile), then
+            # the poller, whose first cycle (login, baseline) is not an event yet.
             service.start_worker(threads=2)
+            service.poller.run_once()
             service.start_poller()
             trigger = trigger_ids(db)["NEW"]
             try:
