@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import select
 
 from connector import jobs
+from connector.errors import ConfigurationError
 from connector.projects import ProjectImporter, parse
 from connector.settings import Settings
 from connector.simulator.testing import running_simulator
@@ -136,3 +137,40 @@ def test_a_refused_login_at_start_does_not_stop_the_worker(ctx, sim):
     assert prime_logins(ctx.db, ctx.pool, ctx.box) == 0
     job = press(ctx)
     assert job.state == "failed" and "refused login 'sync'" in job.error
+
+
+def test_threads_that_need_a_uid_at_once_share_one_login(sim):
+    from connector.odoo import make_client
+
+    sim.set_login_cost(0.2)  # long enough for every thread to ask while the login runs
+    client = make_client(sim.url, sim.database, "sync", "old-password")
+    barrier = threading.Barrier(4)
+    counts: list[int] = []
+
+    def work() -> None:
+        barrier.wait()
+        counts.append(client.search_count("res.partner", []))
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        sim.set_login_cost(0)
+        client.close()
+    assert len(counts) == 4 and len(set(counts)) == 1
+    assert sim.logins == {"sync": 1}
+
+
+def test_a_client_given_a_uid_does_not_log_in(sim):
+    from connector.odoo import make_client
+
+    [uid] = sim.execute("res.users", "search", [("login", "=", "sync")])
+    client = make_client(sim.url, sim.database, "sync", "old-password", uid=uid)
+    assert client.search_count("res.partner", []) > 0
+    assert client.known_uid == uid
+    assert sim.logins == {}
+    with pytest.raises(ConfigurationError, match="positive integer"):
+        make_client(sim.url, sim.database, "sync", "old-password", uid="2")
