@@ -67,7 +67,7 @@ class FakeClock:
 @pytest.fixture
 def sim() -> Iterator[Any]:
     """A simulator of this test alone (tests move its clock and take it down)."""
-    simulator = simulator_class()(database="odootest", demo=True)
+    simulator = simulator_class()(database="odootest", demo=True, login_cost=0)
     simulator.start(host="127.0.0.1", port=0)
     yield simulator
     simulator.stop()
@@ -76,7 +76,7 @@ def sim() -> Iterator[Any]:
 @pytest.fixture
 def audit_sim() -> Iterator[Any]:
     """A simulator with the OCA auditlog models installed."""
-    simulator = simulator_class()(database="odootest", demo=True, auditlog=True)
+    simulator = simulator_class()(database="odootest", demo=True, auditlog=True, login_cost=0)
     simulator.start(host="127.0.0.1", port=0)
     yield simulator
     simulator.stop()

@@ -25,7 +25,7 @@ PARTNER = "res.partner"
 
 @pytest.fixture
 def sim_b() -> Any:
-    simulator = simulator_class()(database="odootest", demo=True)
+    simulator = simulator_class()(database="odootest", demo=True, login_cost=0)
     simulator.start(host="127.0.0.1", port=0)
     yield simulator
     simulator.stop()
@@ -33,7 +33,7 @@ def sim_b() -> Any:
 
 def dead_url() -> str:
     """The URL of a simulator that was started and stopped (connection refused)."""
-    gone = simulator_class()(database="odootest", demo=False)
+    gone = simulator_class()(database="odootest", demo=False, login_cost=0)
     gone.start(host="127.0.0.1", port=0)
     url = gone.url
     gone.stop()
