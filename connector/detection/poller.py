@@ -362,8 +362,10 @@ class Poller:
                 logger.exception("poll cycle failed")
                 stop.wait(backoff_delay(1, self.interval, self.backoff_cap))
             # Back-off is kept per connection and model: the loop itself keeps its pace, one
-            # cycle start per interval (a cycle's own time does not add to the latency).
-            stop.wait(max(0.0, self.interval - (time.monotonic() - started)))
+            # cycle start per interval (a cycle's own time does not add to the latency), with
+            # a rest of a quarter interval at least for the own database and Odoo.
+            elapsed = time.monotonic() - started
+            stop.wait(max(self.interval - elapsed, self.interval / 4))
         if self._executor is not None:
             self._executor.shutdown(wait=True)
             self._executor = None
