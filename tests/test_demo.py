@@ -145,7 +145,7 @@ def test_odoo2odoo_pull_changes_cron_updates_a_linked_partner(settings, sqlite_d
     from connector.store.models import Link
     from tests.runtime.product import import_project, run_trigger
 
-    remote = OdooSimulator(database="remote", demo=False)
+    remote = OdooSimulator(database="remote", demo=False, login_cost=0)
     remote.start(host="127.0.0.1", port=0)
     remote_url = remote.url
     try:

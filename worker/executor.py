@@ -29,6 +29,7 @@ from connector.settings import Settings
 from connector.store.crypto import SecretBox
 from connector.store.db import Database
 from connector.store.models import LOG_LEVELS, LOG_TYPES, Job, utcnow
+from worker.logins import sandbox_connection
 from worker.project_cache import ProjectCache, ProjectRuntime
 from worker.retries import retry_delay
 from worker.runtime import (
@@ -278,7 +279,9 @@ def _run(ctx: WorkerContext, job: lifecycle.StartedJob, project: ProjectRuntime,
     if ctx.settings.isolation:
         # The sandbox process asks this process for every link operation: it holds no
         # database connection, URL or credentials of its own.
-        return run_isolated(connection=project.connection, limits=project.limits,
+        # The sandbox starts from this process's uid: one login per worker and connection.
+        connection = sandbox_connection(ctx.pool, project.connection_id, project.connection)
+        return run_isolated(connection=connection, limits=project.limits,
                             link_store=store, **common)
     client = None
     if project.connection is not None and project.connection_id is not None:

@@ -20,7 +20,12 @@ from worker.actors import declare_actors
 from worker.broker import QUEUE, make_broker
 from worker.dispatch import Dispatcher
 from worker.executor import WorkerContext
-from worker.runtime.isolation import close_default_pool, configure_sandboxes, warm_up
+from worker.logins import prime_logins
+from worker.runtime.isolation import (
+    close_default_pool,
+    configure_sandboxes,
+    warm_up,
+)
 from worker.scheduler import Scheduler
 
 logger = logging.getLogger("syncstudio.service")
@@ -66,6 +71,9 @@ class Service:
         self.worker = dramatiq.Worker(self.broker, queues={QUEUE}, worker_threads=count,
                                       worker_timeout=100)
         self.worker.start()
+        # Log in to the projects' Odoo now, not on the first event (a login costs ~0.5 s).
+        threading.Thread(target=prime_logins, args=(self.db, self.ctx.pool, self.ctx.box),
+                         name="syncstudio-logins", daemon=True).start()
         return self.worker
 
     def _thread(self, name: str, target: Callable[[threading.Event], None]) -> None:

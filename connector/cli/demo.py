@@ -34,13 +34,19 @@ from connector.settings import Settings
 @click.option("--database", default="odootest", show_default=True)
 @click.option("--auditlog/--no-auditlog", default=False, help="Install the OCA auditlog models.")
 @click.option("--path", default=None, help="SQLite file of the simulator (default: temporary).")
+@click.option("--login-cost", default=0.5, show_default=True, type=click.FloatRange(min=0),
+              help="Seconds one login costs, as on a real Odoo 17 (0 for fast tests).")
+@click.option("--latency", default=0.0, show_default=True, type=click.FloatRange(min=0),
+              help="Seconds every RPC request is delayed.")
 @one_line_errors
-def odoo_sim(host: str, port: int, database: str, auditlog: bool, path: str | None) -> None:
+def odoo_sim(host: str, port: int, database: str, auditlog: bool, path: str | None,
+             login_cost: float, latency: float) -> None:
     """Run the built-in Odoo 17 RPC simulator (admin/admin) for tests and demos."""
     from connector.simulator import OdooSimulator
 
     require_free_port(host, port)
-    sim = OdooSimulator(database=database, path=path, auditlog=auditlog, demo=True)
+    sim = OdooSimulator(database=database, path=path, auditlog=auditlog, demo=True,
+                        login_cost=login_cost, latency=latency)
     sim.start(host=host, port=port)
     click.echo(f"Odoo simulator at {sim.url} database {database!r}, login admin/admin")
     stop = threading.Event()
@@ -48,6 +54,9 @@ def odoo_sim(host: str, port: int, database: str, auditlog: bool, path: str | No
         stop.wait()
     sim.stop()
 
+
+#: Seconds a login costs on the demo's simulators (a real Odoo 17: about 0.5 s).
+DEMO_LOGIN_COST = 0.1
 
 #: Settings the demo never takes from the environment: it runs on its own home, database,
 #: key and in-process broker, so it cannot touch the user's installation.
@@ -106,8 +115,12 @@ def _run_demo(settings: Settings, host: str, port: int) -> None:
     from worker.service import Service
 
     setup_logging(settings)
-    odoo = OdooSimulator(database="demo", demo=True).start(host="127.0.0.1", port=0)
-    remote = OdooSimulator(database="remote", demo=True).start(host="127.0.0.1", port=0)
+    # A login costs more than a call, as on a real Odoo, but less than a real one's 0.5 s:
+    # the Odoo2odoo project's protected code logs into the external Odoo on every call.
+    odoo = OdooSimulator(database="demo", demo=True, login_cost=DEMO_LOGIN_COST).start(
+        host="127.0.0.1", port=0)
+    remote = OdooSimulator(database="remote", demo=True, login_cost=DEMO_LOGIN_COST).start(
+        host="127.0.0.1", port=0)
     service = None
     try:
         db = open_db(settings)

@@ -29,7 +29,7 @@ from connector.detection.health import backoff_delay
 from connector.detection.watch import ModelWatch, Options
 from connector.errors import OdooError
 from connector.store.db import Database
-from connector.store.models import PollCursor, Project, Task, Trigger, utcnow
+from connector.store.models import OdooConnection, PollCursor, Project, Task, Trigger, utcnow
 
 logger = logging.getLogger("syncstudio.poller")
 
@@ -89,6 +89,7 @@ class Poller:
         #: Per-connection cycles, RPC calls and detection latencies for the dashboard.
         self.stats = stats.PollStats(db, now)
         self._latencies: dict[int, list[float]] = defaultdict(list)
+        self._loaded: dict[tuple[int, str], tuple[dict[int, Trigger], OdooConnection | None]] = {}
 
     @property
     def batch_size(self) -> int:
@@ -122,6 +123,11 @@ class Poller:
         report = PollReport()
         with self.db.session() as session:
             groups = self.watched(session)
+            connections = {conn.id: conn for conn in session.scalars(select(OdooConnection).where(
+                OdooConnection.id.in_({cid for cid, _model in groups})))}
+        # What this cycle read already, so a model's poll does not read it again.
+        self._loaded = {key: ({t.id: t for t in triggers}, connections.get(key[0]))
+                        for key, triggers in groups.items()}
         by_connection: dict[int, list[tuple[str, list[int]]]] = defaultdict(list)
         for (connection_id, model), triggers in groups.items():
             by_connection[connection_id].append((model, [t.id for t in triggers]))
@@ -246,20 +252,29 @@ class Poller:
                                  self.options.lease_ttl,
                                  polled_at=self._succeeded.pop(cursor_id, None)):
                 return 0, 0
+        loaded = self._loaded.get((connection_id, model))
         with self.db.session() as session:
-            cursor = session.get(PollCursor, cursor_id)
-            if cursor is None:  # deleted with its connection meanwhile: recreate next cycle
+            row = session.execute(select(PollCursor.state_json).where(
+                PollCursor.id == cursor_id)).first()
+            if row is None:  # deleted with its connection meanwhile: recreate next cycle
                 self._cursors.pop((connection_id, model), None)
                 return 0, 0
-            state_json = cursor.state_json
-            triggers = {t.id: t for t in session.scalars(
-                select(Trigger).where(Trigger.id.in_(trigger_ids)))}
+            state_json = row[0]
+            if loaded is not None and loaded[1] is not None and \
+                    set(loaded[0]) == set(trigger_ids):
+                triggers, connection = loaded
+            else:
+                triggers = {t.id: t for t in session.scalars(
+                    select(Trigger).where(Trigger.id.in_(trigger_ids)))}
+                connection = None
             rules = self._rules(triggers.values())
             if not rules:
                 return 1, 0
-            project = session.get(Project, next(iter(triggers.values())).project_id)
-            assert project is not None and project.connection is not None
-            client = self.pool.get(project.connection)
+            if connection is None:
+                project = session.get(Project, next(iter(triggers.values())).project_id)
+                assert project is not None and project.connection is not None
+                connection = project.connection
+            client = self.pool.get(connection)
         rules = self._accepted(client, model, rules)
         if not rules:
             return 1, 0
@@ -355,13 +370,17 @@ class Poller:
     def run(self, stop: threading.Event) -> None:
         """Poll until ``stop`` is set, waiting ``interval`` (or the back-off) between cycles."""
         while not stop.is_set():
+            started = time.monotonic()
             try:
                 self.run_once()
             except Exception:  # the poller must survive anything; the cause goes to the log
                 logger.exception("poll cycle failed")
                 stop.wait(backoff_delay(1, self.interval, self.backoff_cap))
-            # Back-off is kept per connection and model: the loop itself keeps its pace.
-            stop.wait(self.interval)
+            # Back-off is kept per connection and model: the loop itself keeps its pace, one
+            # cycle start per interval (a cycle's own time does not add to the latency), with
+            # a rest of a quarter interval at least for the own database and Odoo.
+            elapsed = time.monotonic() - started
+            stop.wait(max(self.interval - elapsed, self.interval / 4))
         if self._executor is not None:
             self._executor.shutdown(wait=True)
             self._executor = None

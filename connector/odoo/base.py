@@ -4,6 +4,11 @@ A subclass supplies the transport (``_connect``, ``_rpc_version``, ``_rpc_login`
 ``_rpc_execute_kw``) and raises only :mod:`connector.odoo.errors` from it. This class adds lazy
 authentication, per-thread connections, call counting, one transparent reconnect for idempotent
 reads, re-login when Odoo stops accepting the credentials, and the convenience methods.
+
+A login is expensive on a real Odoo (the password is hashed: about 0.5 s, more when logins
+overlap) while a call with a known uid costs milliseconds, so a client logs in once, however
+many threads want the uid at the same moment, and a client can start from a uid obtained
+elsewhere (``uid=``, e.g. by the worker for its sandbox processes) without logging in at all.
 """
 
 from __future__ import annotations
@@ -61,7 +66,8 @@ class OdooClient(abc.ABC):
     })
 
     def __init__(self, url: str, database: str, login: str, password: str | Secret, *,
-                 ssl: bool = False, timeout: float = 30.0, retry_delay: float = 0.2) -> None:
+                 ssl: bool = False, timeout: float = 30.0, retry_delay: float = 0.2,
+                 uid: int | None = None) -> None:
         if not database or not login:
             raise ConfigurationError("an Odoo connection needs a database name and a login")
         if timeout <= 0:
@@ -76,7 +82,10 @@ class OdooClient(abc.ABC):
         self.timeout = float(timeout)
         self.retry_delay = retry_delay
         self.calls: Counter[tuple[str, str]] = Counter()
-        self._uid: int | None = None
+        if uid is not None and (not isinstance(uid, int) or isinstance(uid, bool) or uid <= 0):
+            raise ConfigurationError(f"a known Odoo uid is a positive integer, not {uid!r}")
+        self._uid: int | None = uid
+        self._login_failed_at: float | None = None
         self._lock = threading.Lock()
         self._auth_lock = threading.Lock()
         self._local = threading.local()
@@ -177,28 +186,67 @@ class OdooClient(abc.ABC):
 
     def _login(self) -> int:
         with self._auth_lock:
-            try:
-                uid = self._rpc_login(self._connection())
-            except errors.OdooServerError as exc:
-                if "does not exist" not in exc.message or self.database not in exc.message:
-                    raise
-                raise errors.AuthenticationError(
-                    f"database {self.database!r} does not exist on Odoo at "
-                    f"{errors.public_url(self.url)} — check the database name") from exc
-            if not uid or not isinstance(uid, int):
-                self._uid = None
-                raise errors.AuthenticationError(
-                    f"Odoo at {errors.public_url(self.url)} refused login {self.login!r} on "
-                    f"database {self.database!r} — check the login, the password/API key and "
-                    "the database name")
-            self._uid = uid
+            return self._login_locked()
+
+    def _ensure_uid(self) -> int:
+        """The known uid, or one login shared by every thread asking at the same time."""
+        uid = self._uid
+        if uid is not None:
             return uid
+        with self._auth_lock:
+            uid = self._uid  # another thread may have logged in while this one waited
+            return uid if uid is not None else self._login_locked()
+
+    def _login_locked(self) -> int:
+        # The caller holds _auth_lock.
+        try:
+            uid = self._rpc_login(self._connection())
+        except errors.OdooServerError as exc:
+            if "does not exist" not in exc.message or self.database not in exc.message:
+                raise
+            raise errors.AuthenticationError(
+                f"database {self.database!r} does not exist on Odoo at "
+                f"{errors.public_url(self.url)} — check the database name") from exc
+        if not uid or not isinstance(uid, int):
+            self._uid = None
+            raise errors.AuthenticationError(
+                f"Odoo at {errors.public_url(self.url)} refused login {self.login!r} on "
+                f"database {self.database!r} — check the login, the password/API key and "
+                "the database name")
+        self._uid = uid
+        self._login_failed_at = None
+        return uid
 
     @property
     def uid(self) -> int:
-        """The user id; authenticates on first use."""
+        """The user id; authenticates on first use (one login for all threads)."""
         uid = self._uid
-        return uid if uid is not None else self.authenticate()
+        return uid if uid is not None else self._guarded("login", self._ensure_uid, retry=True)
+
+    @property
+    def known_uid(self) -> int | None:
+        """The uid if one is known, without logging in."""
+        return self._uid
+
+    def try_uid(self, retry_after: float = 30.0) -> int | None:
+        """The uid, logging in if none is known; None when that login fails.
+
+        Never raises an Odoo error: callers that only want to save a login elsewhere
+        (e.g. a worker handing the uid to its sandbox processes) go on without one. After a
+        failure, no login is tried again for ``retry_after`` seconds.
+        """
+        uid = self._uid
+        if uid is not None:
+            return uid
+        failed = self._login_failed_at
+        if failed is not None and time.monotonic() - failed < retry_after:
+            return None
+        try:
+            return self._guarded("login", self._ensure_uid, retry=True)
+        except errors.OdooError as exc:
+            self._login_failed_at = time.monotonic()
+            log.info("no uid for %s yet: %s", errors.public_url(self.url), exc)
+            return None
 
     @property
     def total_calls(self) -> int:
@@ -213,7 +261,7 @@ class OdooClient(abc.ABC):
 
         def send() -> Any:
             for attempt in (1, 2):
-                uid = self._uid if self._uid is not None else self._login()
+                uid = self._ensure_uid()
                 conn = self._connection()
                 with self._lock:
                     self.calls[(model, method)] += 1

@@ -57,9 +57,10 @@ class JsonRpcClient(OdooClient):
     PROTOCOL_NAMES = ("jsonrpc", "jsonrpc+ssl")
 
     def __init__(self, url: str, database: str, login: str, password: str | Secret, *,
-                 ssl: bool = False, timeout: float = 30.0, retry_delay: float = 0.2) -> None:
+                 ssl: bool = False, timeout: float = 30.0, retry_delay: float = 0.2,
+                 uid: int | None = None) -> None:
         super().__init__(url, database, login, password, ssl=ssl, timeout=timeout,
-                         retry_delay=retry_delay)
+                         retry_delay=retry_delay, uid=uid)
         if self.path:
             raise ConfigurationError(
                 f"Odoo URL {self.url!r}: odoorpc cannot use a path in the URL; remove it or "

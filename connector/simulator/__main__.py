@@ -7,6 +7,7 @@ import signal
 import sys
 
 from . import serve
+from .cpu import DEFAULT_LOGIN_COST
 from .protocol_json2 import ADMIN_API_KEY
 
 
@@ -25,7 +26,14 @@ def main(argv: list[str] | None = None) -> int:
                         help="with --auditlog: subscribe a full rule on MODEL (repeatable)")
     parser.add_argument("--no-demo", dest="demo", action="store_false",
                         help="load base data only, no demo partners")
+    parser.add_argument("--login-cost", type=float, default=DEFAULT_LOGIN_COST, metavar="SECONDS",
+                        help="what one password check (a login) costs, as on a real Odoo 17 "
+                             f"(default {DEFAULT_LOGIN_COST}; 0 for fast tests)")
+    parser.add_argument("--latency", type=float, default=0.0, metavar="SECONDS",
+                        help="delay every RPC request by this much (default 0)")
     args = parser.parse_args(argv)
+    if args.login_cost < 0 or args.latency < 0:
+        parser.error("--login-cost and --latency are seconds, 0 or more")
     # SIGTERM (as sent by process managers and tests) stops cleanly, removing temp files.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     print(f"Odoo simulator on http://{args.host}:{args.port} database={args.database} "
@@ -34,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.audit_model and not args.auditlog:
         parser.error("--audit-model needs --auditlog")
     serve(args.host, args.port, args.database, args.auditlog, args.demo, args.path,
-          audit_models=args.audit_model)
+          audit_models=args.audit_model, login_cost=args.login_cost, latency=args.latency)
     return 0
 
 

@@ -98,6 +98,12 @@ def handle_control(sim, payload: dict) -> dict:
         sim.set_down(payload.get("value", True) if action == "down" else False)
     elif action == "latency":
         sim.set_latency(float(payload.get("seconds", 0)))
+    elif action == "login_cost":
+        sim.set_login_cost(float(payload.get("seconds", 0)))
+    elif action == "logins":
+        return {"ok": True, "logins": dict(sim.logins), "refused": dict(sim.refused_logins)}
+    elif action == "set_password":
+        sim.set_password(str(payload["login"]), str(payload["password"]))
     elif action == "calls":
         return {"ok": True, "calls": [[m, meth, n] for (m, meth), n in sorted(sim.calls.items())]}
     elif action == "reset_calls":
@@ -137,6 +143,7 @@ def handle_control(sim, payload: dict) -> dict:
         return {"ok": True, "result": result}
     elif action == "status":
         return {"ok": True, "down": sim.is_down, "latency": sim.latency,
+                "login_cost": sim.login_cost,
                 "database": sim.database, "transactions": sim.storage.open_txns()}
     else:
         raise ValueError(f"unknown control action {action!r}")
@@ -200,6 +207,19 @@ class SimulatorControl:
     def set_latency(self, seconds: float) -> None:
         """Delay every RPC request by ``seconds``."""
         self.action("latency", seconds=seconds)
+
+    def set_login_cost(self, seconds: float) -> None:
+        """What one password check costs from now on, in seconds."""
+        self.action("login_cost", seconds=seconds)
+
+    @property
+    def logins(self) -> Counter:
+        """Logins attempted over RPC, keyed by login."""
+        return Counter(self.action("logins")["logins"])
+
+    def set_password(self, login: str, password: str) -> None:
+        """Change the password of user ``login``."""
+        self.action("set_password", login=login, password=password)
 
     def set_clock(self, value: str | None) -> None:
         """Freeze the simulator's clock at ``value`` (naive UTC), or None for real time."""

@@ -8,6 +8,7 @@ transaction through :meth:`Services.call`.
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -40,6 +41,14 @@ class Services:
     def __init__(self, sim) -> None:
         self.sim = sim
         self.storage = sim.storage
+        # (uid, password) pairs already checked: Odoo's ormcache of res.users.check.
+        self._checked: set[tuple[int, Any]] = set()
+        self._checked_lock = threading.Lock()
+
+    def forget_checks(self) -> None:
+        """Empty the credential cache, as an Odoo restart (or a cache clear) does."""
+        with self._checked_lock:
+            self._checked.clear()
 
     # -- entry point ------------------------------------------------------------------
 
@@ -81,29 +90,57 @@ class Services:
         return self.authenticate(db, login, password, {})
 
     def authenticate(self, db, login, password, user_agent_env=None):
-        """``common.authenticate()``: the uid, or False for bad credentials."""
+        """``common.authenticate()``: the uid, or False for bad credentials.
+
+        Costs :attr:`OdooSimulator.login_cost` when the login exists (Odoo hashes the
+        password it is given to compare it), nothing when it does not.
+        """
         self._check_db(db)
         with self.storage.lock:
             rows = self.storage.conn.execute(
                 "SELECT u.id, a.password FROM res_users AS u JOIN sim_auth AS a ON a.uid = u.id "
                 "WHERE u.login = ? AND u.active = 1", (login,)).fetchall()
+        self.sim.count_login(str(login))
+        if rows:
+            self.sim.hash_cpu.spend(self.sim.login_cost)
         for uid, stored in rows:
             if stored is not None and stored == password:
                 return uid
+        self.sim.count_login(str(login), refused=True)
         return False
 
     def check_credentials(self, uid, password) -> int:
-        """The uid when ``password`` is the user's, else AccessDenied (fault 3)."""
+        """The uid when ``password`` is the user's, else AccessDenied (fault 3).
+
+        As Odoo's ``res.users.check`` (cached per uid and password): the first check of a
+        pair costs a password hash, later ones nothing until the password changes; a wrong
+        password is hashed, and refused, every time.
+        """
         try:
             uid = int(uid)
         except (TypeError, ValueError):
             raise AccessDenied() from None
+        if not isinstance(password, str):
+            raise AccessDenied()
         with self.storage.lock:
             row = self.storage.conn.execute(
                 "SELECT a.password FROM sim_auth AS a JOIN res_users AS u ON u.id = a.uid "
                 "WHERE a.uid = ? AND u.active = 1", (uid,)).fetchone()
-        if row is None or row[0] is None or row[0] != password:
+        stored = row[0] if row is not None else None
+        key = (uid, password)
+        with self._checked_lock:
+            known = key in self._checked
+            if known and stored != password:
+                self._checked.discard(key)  # the password changed: Odoo cleared its cache
+                known = False
+        if known:
+            return uid
+        if stored is not None:
+            self.sim.hash_cpu.spend(self.sim.login_cost)
+        if stored is None or stored != password:
             raise AccessDenied()
+        with self._checked_lock:
+            self._checked.add(key)
         return uid
 
     # -- db ---------------------------------------------------------------------------

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from . import demo as demo_data
 from .controls import Transaction
+from .cpu import DEFAULT_CONTENTION, DEFAULT_LOGIN_COST, HashCpu
 from .database import Storage
 from .models import Registry
 from .protocol_json2 import ADMIN_API_KEY, ApiKeys
@@ -32,10 +33,17 @@ class OdooSimulator:
     existing ``path`` is reopened as it is (base and demo data are loaded only into an
     empty database). Admin logs in as ``admin``/``admin`` and is uid 2, as on a real
     server with demo data.
+
+    ``login_cost`` is what one password check costs in seconds (a login, or the first
+    ``execute_kw`` of a uid and password): about 0.5 s by default, as on a real Odoo 17;
+    overlapping checks share one CPU (``contention``, see :class:`HashCpu`). Tests that need
+    speed pass ``login_cost=0``. ``latency`` delays every RPC request (seconds).
     """
 
     def __init__(self, database: str = "odootest", path: str | None = None,
-                 auditlog: bool = False, demo: bool = True) -> None:
+                 auditlog: bool = False, demo: bool = True,
+                 login_cost: float = DEFAULT_LOGIN_COST, latency: float = 0.0,
+                 contention: float = DEFAULT_CONTENTION) -> None:
         self.database = database
         self.auditlog = auditlog
         self._tmpdir = None
@@ -50,8 +58,17 @@ class OdooSimulator:
         #: Object-service calls received over RPC, keyed by (model, method).
         self.calls: Counter = Counter()
         self._calls_lock = threading.Lock()
+        #: Logins received over RPC (login, authenticate, web session), keyed by login.
+        self.logins: Counter = Counter()
+        #: The refused ones among them, keyed by login.
+        self.refused_logins: Counter = Counter()
+        #: The CPU that password checks share (see :mod:`connector.simulator.cpu`).
+        self.hash_cpu = HashCpu(contention)
+        self._login_cost = 0.0
+        self.set_login_cost(login_cost)
         self._down = False
         self._latency = 0.0
+        self.set_latency(latency)
         self._txn_names = itertools.count(1)
         self._server: SimulatorServer | None = None
         self._thread: threading.Thread | None = None
@@ -149,10 +166,42 @@ class OdooSimulator:
         with self._calls_lock:
             self.calls[(model, method)] += 1
 
+    def count_login(self, login: str, refused: bool = False) -> None:
+        """Count one login attempt of ``login`` (or, with ``refused``, its refusal)."""
+        with self._calls_lock:
+            (self.refused_logins if refused else self.logins)[login] += 1
+
+    @property
+    def login_count(self) -> int:
+        """How many logins were attempted over RPC, all users together."""
+        with self._calls_lock:
+            return sum(self.logins.values())
+
     def reset_calls(self) -> None:
-        """Forget the counted calls."""
+        """Forget the counted calls and logins."""
         with self._calls_lock:
             self.calls.clear()
+            self.logins.clear()
+            self.refused_logins.clear()
+
+    def set_login_cost(self, seconds: float) -> None:
+        """What one password check costs from now on (0: free, for fast tests)."""
+        seconds = float(seconds)
+        if not seconds >= 0:
+            raise ValueError("the login cost is a number of seconds, 0 or more")
+        self._login_cost = seconds
+
+    @property
+    def login_cost(self) -> float:
+        """Seconds of one uncontended password check."""
+        return self._login_cost
+
+    def set_password(self, login: str, password: str) -> None:
+        """Change the password of user ``login`` (calls with the old one are refused)."""
+        [uid] = self.execute("res.users", "search", [("login", "=", login)]) or [None]
+        if uid is None:
+            raise ValueError(f"no user with login {login!r}")
+        self.execute("res.users", "write", [uid], {"password": password})
 
     def set_down(self, down: bool = True) -> None:
         """Make RPC routes drop every connection (clients see a connection error)."""
@@ -165,7 +214,10 @@ class OdooSimulator:
 
     def set_latency(self, seconds: float) -> None:
         """Delay every RPC request by ``seconds`` before handling it."""
-        self._latency = max(0.0, float(seconds))
+        seconds = float(seconds)
+        if not seconds >= 0:
+            raise ValueError("the latency is a number of seconds, 0 or more")
+        self._latency = seconds
 
     @property
     def latency(self) -> float:

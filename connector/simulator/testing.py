@@ -22,9 +22,15 @@ ADMIN_PASSWORD = "admin"
 
 def start_simulator(database: str = "odootest", auditlog: bool = False, demo: bool = True,
                     path: str | None = None, host: str = "127.0.0.1",
-                    port: int = 0) -> OdooSimulator:
-    """A started simulator (serving in a background thread); call ``stop()`` when done."""
-    sim = OdooSimulator(database=database, path=path, auditlog=auditlog, demo=demo)
+                    port: int = 0, login_cost: float = 0.0,
+                    latency: float = 0.0) -> OdooSimulator:
+    """A started simulator (serving in a background thread); call ``stop()`` when done.
+
+    Logins are free here (``login_cost=0``) so tests stay fast; a test of what a login
+    costs passes its own (a real Odoo 17 takes about 0.5 s, the simulator's default).
+    """
+    sim = OdooSimulator(database=database, path=path, auditlog=auditlog, demo=demo,
+                        login_cost=login_cost, latency=latency)
     return sim.start(host=host, port=port)
 
 

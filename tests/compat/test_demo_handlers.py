@@ -108,8 +108,8 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
                                   "SYNCSTUDIO_BASE_URL": "http://127.0.0.1:8000"})
     db = Database(settings.database_url)
     migrate.upgrade(db)
-    odoo = OdooSimulator(database="demo", demo=True).start(host="127.0.0.1", port=0)
-    remote = OdooSimulator(database="remote", demo=True).start(host="127.0.0.1", port=0)
+    odoo = OdooSimulator(database="demo", demo=True, login_cost=0).start(host="127.0.0.1", port=0)
+    remote = OdooSimulator(database="remote", demo=True, login_cost=0).start(host="127.0.0.1", port=0)
     bot = FakeBotApi()
     installation = Demo(settings, db, odoo, remote, bot)
     try:
@@ -207,7 +207,7 @@ def test_odoo2odoo_cron_without_links_is_a_no_op(tmp_path_factory):
     settings = Settings.from_env({"SYNCSTUDIO_HOME": str(home)})
     db = Database(settings.database_url)
     migrate.upgrade(db)
-    odoo = OdooSimulator(database="demo", demo=True).start(host="127.0.0.1", port=0)
+    odoo = OdooSimulator(database="demo", demo=True, login_cost=0).start(host="127.0.0.1", port=0)
     bot = FakeBotApi()
     try:
         empty = Demo(settings, db, odoo, odoo, bot)

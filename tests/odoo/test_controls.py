@@ -144,7 +144,7 @@ def test_simulator_in_another_process_is_controlled_over_http(sim):
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     process = subprocess.Popen([sys.executable, "-m", "connector.simulator", "--port",
-                                str(port), "--database", "remote"],
+                                str(port), "--database", "remote", "--login-cost", "0"],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     try:
