@@ -129,12 +129,27 @@ SERVICE_MARKERS = {"pg_server": "postgres", "pg_url": "postgres", "redis_url": "
 #: Tests that need the simulator's test controls (its clock, taking it down, its call counts):
 #: they cannot run against a real Odoo.
 SIMULATOR_FIXTURES = {"sim", "own_sim", "audit_sim"}
-#: Files whose every test is slow: a headless browser drives the dashboard.
-SLOW_FILES = {"tests/dashboard/test_browser.py"}
+#: Files whose tests take about a second or more each, measured with ``--durations=0``: a
+#: headless browser, a fresh dashboard app with its own database and users per test, real
+#: logins at Odoo's cost, pollers and workers started and waited for.
+SLOW_FILES = {
+    "tests/dashboard/test_browser.py", "tests/dashboard/test_browser_editing.py",
+    "tests/dashboard/test_browser_pages.py", "tests/dashboard/test_editing.py",
+    "tests/dashboard/test_pages.py", "tests/dashboard/test_roles.py",
+    "tests/dashboard/test_project_files.py", "tests/dashboard/test_jobs_page.py",
+    "tests/dashboard/test_role_matrix.py", "tests/dashboard/test_sessions.py",
+    "tests/dashboard/test_home.py", "tests/dashboard/test_names_and_logs.py",
+    "tests/dashboard/test_connections.py", "tests/jobs/test_requeue.py",
+    "tests/detection/test_detection.py", "tests/detection/test_auditlog_path.py",
+    "tests/detection/test_isolation.py", "tests/odoo/test_login_cost.py",
+    "tests/runtime/test_login_reuse.py", "tests/runtime/test_sandbox_setup.py",
+    "tests/test_poller.py", "tests/test_seed_examples.py", "tests/client/test_reconnect.py",
+    "tests/test_executor.py", "tests/runtime/test_task_links.py", "tests/core/test_projects.py",
+}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark each test with the real services its fixtures need, and the browser tests slow."""
+    """Mark each test with the real services its fixtures need, and the slow files' tests slow."""
     for item in items:
         names = set(getattr(item, "fixturenames", ()))
         if names & SIMULATOR_FIXTURES:

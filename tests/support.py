@@ -112,3 +112,15 @@ def delete_keys(client: Any, namespace: str) -> None:
     keys = list(client.scan_iter(match=f"{namespace}:*", count=1000))
     if keys:
         client.delete(*keys)
+
+
+def fast_hash(password: str) -> str:
+    """A password hash that is cheap to make and check, for the tests' dashboard users.
+
+    werkzeug's default (scrypt) costs about 0.14 s per hash and per login, which is right for
+    an installation and adds up to minutes over the suite; the login code reads the method
+    from the hash, so it checks these as it checks any other.
+    """
+    from werkzeug.security import generate_password_hash
+
+    return generate_password_hash(password, method="pbkdf2:sha256:1000")

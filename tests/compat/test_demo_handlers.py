@@ -109,7 +109,8 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
     db = Database(settings.database_url)
     migrate.upgrade(db)
     odoo = OdooSimulator(database="demo", demo=True, login_cost=0).start(host="127.0.0.1", port=0)
-    remote = OdooSimulator(database="remote", demo=True, login_cost=0).start(host="127.0.0.1", port=0)
+    remote = OdooSimulator(database="remote", demo=True, login_cost=0).start(host="127.0.0.1",
+                                                                             port=0)
     bot = FakeBotApi()
     installation = Demo(settings, db, odoo, remote, bot)
     try:

@@ -11,11 +11,11 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
-from werkzeug.security import generate_password_hash
 
 from connector.projects import ProjectImporter, parse
 from connector.store.crypto import SecretBox
 from connector.store.models import DashboardUser, Project
+from tests.support import fast_hash
 from tests.support import require_service as require_service  # test_browser imports it here
 from webui import create_app
 
@@ -70,7 +70,7 @@ def app(settings, sqlite_db) -> Flask:
                         environ={"DASH_API_TOKEN": SECRET_VALUE}).import_data(parse(PROJECT))
         for login, password in PASSWORDS.items():
             session.add(DashboardUser(login=login, role=ROLES[login],
-                                      password_hash=generate_password_hash(password)))
+                                      password_hash=fast_hash(password)))
     return create_app({"TESTING": True, "SETTINGS": settings, "DATABASE": sqlite_db})
 
 

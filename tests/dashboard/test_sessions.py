@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from sqlalchemy import select
-from werkzeug.security import generate_password_hash
 
 from connector.store.models import DashboardUser
+from tests.support import fast_hash
 from webui.auth import LOCKOUT, Lockout
 
 from .conftest import PASSWORDS, csrf_token, log_in
@@ -60,7 +60,7 @@ def test_a_password_change_ends_older_sessions(app, login_as, sqlite_db):
     assert boss.get("/dashboard/projects").status_code == 200
     with sqlite_db.session() as session:
         row = session.scalars(select(DashboardUser).where(DashboardUser.login == "boss")).one()
-        row.password_hash = generate_password_hash("a-new-one")
+        row.password_hash = fast_hash("a-new-one")
     assert boss.get("/dashboard/projects").status_code == 302
 
 

@@ -7,10 +7,10 @@ import re
 
 from click.testing import CliRunner
 from sqlalchemy import update
-from werkzeug.security import generate_password_hash
 
 from connector.cli import main
 from connector.store.models import DashboardUser, Trigger
+from tests.support import fast_hash
 from webui import create_app
 
 from .conftest import import_triggers, make_poller, sim_odoo
@@ -19,7 +19,7 @@ from .conftest import import_triggers, make_poller, sim_odoo
 def pages(settings, db) -> dict[str, str]:
     with db.session() as session:
         session.merge(DashboardUser(id=1, login="reader", role="user",
-                                    password_hash=generate_password_hash("pw-reader-1")))
+                                    password_hash=fast_hash("pw-reader-1")))
         trigger_id, project_id = session.query(Trigger.id, Trigger.project_id).filter(
             Trigger.trigger_name == "NO_FIELD").one()
     client = create_app({"TESTING": True, "SETTINGS": settings, "DATABASE": db}).test_client()

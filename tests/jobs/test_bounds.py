@@ -224,9 +224,8 @@ def test_one_projects_flood_does_not_starve_another(settings, db):
 def test_the_logs_page_folds_long_lines_and_links_to_the_whole(ctx):
     import re
 
-    from werkzeug.security import generate_password_hash
-
     from connector.store.models import DashboardUser
+    from tests.support import fast_hash
     from webui import create_app
 
     job = press(ctx, {"mode": "long_line"})
@@ -234,7 +233,7 @@ def test_the_logs_page_folds_long_lines_and_links_to_the_whole(ctx):
         line_id, whole = session.execute(select(Log.id, Log.message)
                                          .where(Log.job_id == job.id)).one()
         session.add(DashboardUser(login="reader", role="user",
-                                  password_hash=generate_password_hash("pw-reader-1")))
+                                  password_hash=fast_hash("pw-reader-1")))
     app = create_app({"TESTING": True, "SETTINGS": ctx.settings, "DATABASE": ctx.db})
     client = app.test_client()
     token = re.search(r'name="csrf_token" value="([^"]+)"',

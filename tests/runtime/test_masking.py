@@ -148,15 +148,14 @@ def test_no_spelling_of_a_secret_reaches_the_own_database(ctx):
 
 
 def test_a_dashboard_user_reads_no_secret_on_job_and_log_pages(ctx, settings):
-    from werkzeug.security import generate_password_hash
-
     from connector.store.models import DashboardUser
+    from tests.support import fast_hash
     from webui import create_app
 
     job_id = press(ctx, {"raise": True})
     with ctx.db.session() as session:
         session.add(DashboardUser(login="reader", role="user",
-                                  password_hash=generate_password_hash("pw-reader-1")))
+                                  password_hash=fast_hash("pw-reader-1")))
     app = create_app({"TESTING": True, "SETTINGS": settings, "DATABASE": ctx.db})
     client = app.test_client()
     page = client.get("/login").get_data(as_text=True)

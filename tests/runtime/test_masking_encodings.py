@@ -170,14 +170,13 @@ def test_no_encoding_reaches_the_database_or_the_job_pages(jobs_run, sqlite_db) 
 
 def reader_client(settings, sqlite_db):
     """A test client logged in as a dashboard User (the lowest role)."""
-    from werkzeug.security import generate_password_hash
-
     from connector.store.models import DashboardUser
+    from tests.support import fast_hash
     from webui import create_app
 
     with sqlite_db.session() as session:
         session.add(DashboardUser(login="reader", role="user",
-                                  password_hash=generate_password_hash("pw-reader-1")))
+                                  password_hash=fast_hash("pw-reader-1")))
     app = create_app({"TESTING": True, "SETTINGS": settings, "DATABASE": sqlite_db})
     client = app.test_client()
     page = client.get("/login").get_data(as_text=True)

@@ -51,14 +51,13 @@ def test_deeply_nested_json_is_a_400(client, tokens):
 
 
 def test_deep_button_data_is_refused_not_a_500(app, sqlite_db):
-    from werkzeug.security import generate_password_hash
-
     from connector.store.models import DashboardUser
     from tests.dashboard.conftest import csrf_token
+    from tests.support import fast_hash
 
     with sqlite_db.session() as session:
         session.add(DashboardUser(login="d", role="developer",
-                                  password_hash=generate_password_hash("pw")))
+                                  password_hash=fast_hash("pw")))
     web = app.test_client()
     web.post("/login", data={"login": "d", "password": "pw", "csrf_token": csrf_token(web)})
     token = csrf_token(web, "/dashboard/projects")
