@@ -8,10 +8,11 @@ route has one); every write is a POST, CSRF-protected.
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any, TypeVar
 
 import yaml
-from flask import Blueprint, Flask, abort, current_app
+from flask import Blueprint, Flask, abort, current_app, flash, request
 from sqlalchemy.orm import Session
 
 from connector.store.db import Database
@@ -33,6 +34,18 @@ def get_or_404(session: Session, model: type[T], key: int) -> T:
     if row is None:
         abort(404)
     return row
+
+
+def time_arg(name: str) -> dt.datetime | None:
+    """The query argument ``name`` as a date and time; a malformed one is flashed and ignored."""
+    value = request.args.get(name, "").strip()
+    if not value:
+        return None
+    try:
+        return dt.datetime.fromisoformat(value)
+    except ValueError:
+        flash(f"{name} {value!r} is not a date and time; the filter was ignored.", "error")
+        return None
 
 
 def as_yaml(value: Any) -> str:

@@ -4,7 +4,6 @@ under their parent; Retry where it can work, Replay for webhook jobs (see :mod:`
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Iterable
 from typing import Any
 
@@ -17,7 +16,7 @@ from connector.errors import JobStateError, NotFoundError
 from connector.jobstate import UNFINISHED, JobState
 from connector.store.models import JOB_STATES, Job, Log, Project, Task, Trigger
 from webui.auth import role_required
-from webui.dashboard import bp, database, get_or_404
+from webui.dashboard import bp, database, get_or_404, time_arg
 from webui.dashboard.replay import replay_response
 
 PAGE = 50
@@ -76,16 +75,6 @@ def can_replay(job: Job) -> bool:
             and job.trigger_id is not None)
 
 
-def _time(name: str) -> dt.datetime | None:
-    value = request.args.get(name, "").strip()
-    if not value:
-        return None
-    try:
-        return dt.datetime.fromisoformat(value)
-    except ValueError:
-        flash(f"{name} {value!r} is not a date and time; the filter was ignored.", "error")
-        return None
-
 
 def _chosen() -> dict[str, Any]:
     args = request.args
@@ -93,7 +82,7 @@ def _chosen() -> dict[str, Any]:
     return {"project": args.get("project", type=int), "task": args.get("task", type=int),
             "trigger": args.get("trigger", type=int),
             "state": state if state in JOB_STATES else None,
-            "since": _time("since"), "until": _time("until"),
+            "since": time_arg("since"), "until": time_arg("until"),
             "before": args.get("before", type=int),
             "size": max(1, min(MAX_PAGE, args.get("size", PAGE, type=int) or PAGE))}
 

@@ -6,16 +6,15 @@ Tasks and triggers are named with their project everywhere (two projects may eac
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
-from flask import Response, abort, flash, render_template, request, url_for
+from flask import Response, abort, render_template, request, url_for
 from sqlalchemy import func, select
 
 from connector.jobstate import SUCCEEDED, JobState
 from connector.store.models import LOG_LEVELS, Job, Log, Project, Task, Trigger
 from webui.auth import role_required
-from webui.dashboard import bp, database
+from webui.dashboard import bp, database, time_arg
 from webui.dashboard.jobs import qualified
 
 LIMIT = 200  # lines per page (older pages are one click away)
@@ -25,16 +24,6 @@ GROUPS = ("project", "task", "trigger", "level", "status")
 STATUS_OF: dict[str, str] = {**dict.fromkeys(SUCCEEDED, "success"), JobState.FAILED: "fail"}
 
 
-def _time(name: str) -> dt.datetime | None:
-    value = request.args.get(name, "").strip()
-    if not value:
-        return None
-    try:
-        return dt.datetime.fromisoformat(value)
-    except ValueError:
-        flash(f"{name} {value!r} is not a date and time; the filter was ignored.", "error")
-        return None
-
 
 def _filtered(query: Any) -> tuple[Any, dict[str, Any]]:
     args = request.args
@@ -42,7 +31,8 @@ def _filtered(query: Any) -> tuple[Any, dict[str, Any]]:
         "project": args.get("project", type=int), "task": args.get("task", type=int),
         "trigger": args.get("trigger", type=int), "level": args.get("level") or None,
         "job": args.get("job", type=int), "before": args.get("before", type=int),
-        "status": args.get("status") or None, "since": _time("since"), "until": _time("until"),
+        "status": args.get("status") or None, "since": time_arg("since"),
+        "until": time_arg("until"),
         "group": args.get("group") if args.get("group") in GROUPS else None,
     }
     if chosen["project"]:
