@@ -136,6 +136,19 @@ class Plan:
         return text
 
 
+def _keyed_changes(label: str, old: dict[str, Any], new: dict[str, Any], gone: str,
+                   describe: Callable[[Any], str]) -> list[Change]:
+    """Plan lines for a key → value section (params, texts): added, changed, then removed."""
+    changes = []
+    for key, value in new.items():
+        if key not in old:
+            changes.append(Change("+", f"{label} {key}", [describe(value)]))
+        elif old[key] != value:
+            changes.append(Change("~", f"{label} {key}", _diff({"value": old[key]},
+                                                              {"value": value})))
+    return changes + [Change(gone, f"{label} {key}") for key in old if key not in new]
+
+
 def _diff(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
     lines = []
     for key in dict.fromkeys([*old, *new]):
@@ -178,22 +191,10 @@ def plan_import(session: Session, spec: ProjectSpec, box: SecretBox, *, prune: b
             plan.changes.append(Change("~", layer, _diff({layer: old.get(layer, "")},
                                                          {layer: new[layer]})))
 
-    old_params, new_params = old.get("params", {}), new["params"]
-    for key, value in new_params.items():
-        if key not in old_params:
-            plan.changes.append(Change("+", f"param {key}", [f"= {json.dumps(value)}"]))
-        elif old_params[key] != value:
-            plan.changes.append(Change("~", f"param {key}", _diff({"value": old_params[key]},
-                                                                  {"value": value})))
-    plan.changes += [Change(gone, f"param {key}") for key in old_params if key not in new_params]
-    old_texts, new_texts = old.get("texts", {}), new.get("texts", {})
-    for key, value in new_texts.items():
-        if key not in old_texts:
-            plan.changes.append(Change("+", f"text {key}", [f"{len(value.splitlines())} line(s)"]))
-        elif old_texts[key] != value:
-            plan.changes.append(Change("~", f"text {key}", _diff({"value": old_texts[key]},
-                                                                 {"value": value})))
-    plan.changes += [Change(gone, f"text {key}") for key in old_texts if key not in new_texts]
+    plan.changes += _keyed_changes("param", old.get("params", {}), new["params"], gone,
+                                   lambda value: f"= {json.dumps(value)}")
+    plan.changes += _keyed_changes("text", old.get("texts", {}), new.get("texts", {}), gone,
+                                   lambda value: f"{len(value.splitlines())} line(s)")
 
     stored = {s.key: s for s in project.secrets} if project else {}
     for key, source in spec.secrets.items():
